@@ -1,0 +1,134 @@
+// Package history records what every client operation of a run did, in
+// Jepsen's terms: an invoke, then an ok (it definitely took effect), a fail
+// (it definitely did not) or an info (unknown: it may still have taken
+// effect). Faults are entries on the same timeline. A history is plain data:
+// the replayer writes it, the oracle checks it, the report draws it.
+package history
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Type is the kind of a history entry.
+type Type string
+
+const (
+	Invoke Type = "invoke"
+	OK     Type = "ok"
+	Fail   Type = "fail"
+	Info   Type = "info"
+)
+
+// Operation names (the trace's op field).
+const (
+	Validate = "validate"
+	Redeem   = "redeem"
+	Rollback = "rollback"
+	Create   = "create"
+	Get      = "get"
+	Import   = "import"
+	Export   = "export"
+	List     = "list"
+	// Nemesis is the process name of fault entries.
+	Nemesis = "nemesis"
+)
+
+// Op is one history entry. An operation appears twice: its invoke, and its
+// completion (ok, fail or info) with the same ID.
+type Op struct {
+	// Index is the entry's position in the history.
+	Index int64 `json:"index"`
+	// ID names the operation; invoke and completion share it.
+	ID   string `json:"id"`
+	Type Type   `json:"type"`
+	// Process is the virtual client that issued the operation, or "nemesis".
+	Process string `json:"process"`
+	// F is the operation name (redeem, validate, ..., or a fault name).
+	F string `json:"f"`
+
+	Voucher        string `json:"voucher,omitempty"`
+	Customer       string `json:"customer,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Amount is the order amount (redeem/validate) in the smallest currency unit.
+	Amount int64 `json:"amount,omitempty"`
+	// Applied is the discount or gift amount the service says it applied.
+	Applied int64 `json:"applied,omitempty"`
+	// RedemptionID is returned by a redeem, or targeted by a rollback.
+	RedemptionID string `json:"redemption_id,omitempty"`
+	// RollbackID is returned by a rollback.
+	RollbackID string `json:"rollback_id,omitempty"`
+
+	// Platform that served the request (heroku / aws), by resolved address.
+	Platform   string `json:"platform,omitempty"`
+	Status     int    `json:"status,omitempty"`
+	HerokuCode string `json:"heroku_code,omitempty"`
+	// ErrorKey is the service's machine error key (quantity_exceeded ...).
+	ErrorKey  string `json:"error_key,omitempty"`
+	Error     string `json:"error,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+
+	// Intended is when the plan said to send; Time is when this entry
+	// happened (sent for an invoke, completed otherwise).
+	Intended time.Time `json:"intended"`
+	Time     time.Time `json:"time"`
+	// Latency is measured from Intended (no coordinated omission).
+	Latency time.Duration `json:"latency_ns,omitempty"`
+	// Stage is the name of the step the operation belongs to.
+	Stage string `json:"stage,omitempty"`
+
+	// Value carries fault details (target, parameters) for nemesis entries.
+	Value map[string]string `json:"value,omitempty"`
+}
+
+// Writer appends entries to a JSON-lines stream, numbering them.
+type Writer struct {
+	enc  *json.Encoder
+	bw   *bufio.Writer
+	next int64
+}
+
+// NewWriter writes JSON lines to w; call Flush at the end.
+func NewWriter(w io.Writer) *Writer {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	return &Writer{enc: json.NewEncoder(bw), bw: bw}
+}
+
+// Write numbers op and appends it.
+func (w *Writer) Write(op Op) error {
+	op.Index = w.next
+	w.next++
+	if err := w.enc.Encode(op); err != nil {
+		return fmt.Errorf("write history entry %d: %w", op.Index, err)
+	}
+	return nil
+}
+
+// Flush writes buffered entries.
+func (w *Writer) Flush() error { return w.bw.Flush() }
+
+// Read decodes a JSON-lines history; name is used in errors.
+func Read(r io.Reader, name string) ([]Op, error) {
+	var ops []Op
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var op Op
+		if err := json.Unmarshal(sc.Bytes(), &op); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		ops = append(ops, op)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+	}
+	return ops, nil
+}
