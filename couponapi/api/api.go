@@ -188,3 +188,25 @@ const (
 	PathHealth      = "/healthz"
 	PathReady       = "/readyz"
 )
+
+// The audit/event log in Mongo: one document per event, keyed by the event
+// id (inserts only, never updates — see README on the embedded Mongo).
+const (
+	MongoDatabase   = "couponapi"
+	EventCollection = "events"
+
+	EventVoucherCreated       = "voucher.created"
+	EventRedemptionCreated    = "redemption.created"
+	EventRedemptionRolledBack = "redemption.rolled_back"
+)
+
+// Event is one audit-log document.
+type Event struct {
+	ID           string    `json:"id" bson:"_id"`
+	Type         string    `json:"type" bson:"type"`
+	Voucher      string    `json:"voucher" bson:"voucher"`
+	RedemptionID string    `json:"redemption_id,omitempty" bson:"redemption_id,omitempty"`
+	RollbackID   string    `json:"rollback_id,omitempty" bson:"rollback_id,omitempty"`
+	Amount       int64     `json:"amount,omitempty" bson:"amount,omitempty"`
+	At           time.Time `json:"at" bson:"at"`
+}
