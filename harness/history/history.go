@@ -61,6 +61,8 @@ type Op struct {
 	RedemptionID string `json:"redemption_id,omitempty"`
 	// RollbackID is returned by a rollback.
 	RollbackID string `json:"rollback_id,omitempty"`
+	// Valid is the answer of a validate that got one (nil otherwise).
+	Valid *bool `json:"valid,omitempty"`
 
 	// Platform that served the request (heroku / aws), by resolved address.
 	Platform   string `json:"platform,omitempty"`
