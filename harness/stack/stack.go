@@ -39,6 +39,8 @@ type Service struct {
 	Endpoint string `json:"endpoint"`
 	// StartMS is how long the service took to become ready, in ms.
 	StartMS float64 `json:"start_ms"`
+	// PID is the server's process id when it runs as a child process.
+	PID int `json:"pid,omitempty"`
 }
 
 // Link is one fault proxy: clients connect to Listen, which forwards to

@@ -1,0 +1,149 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Health is the result of checking one service of a stack.
+type Health struct {
+	Name     string  `json:"name"`
+	Endpoint string  `json:"endpoint"`
+	OK       bool    `json:"ok"`
+	CheckMS  float64 `json:"check_ms"`
+	Error    string  `json:"error,omitempty"`
+}
+
+// Check talks to every service of e with its real client — pgx, go-redis,
+// the mongo driver, Toxiproxy's API — and to every data service once more
+// through each proxy link, and reports each result. It never stops early.
+func Check(ctx context.Context, e Endpoints) []Health {
+	var out []Health
+	run := func(name, endpoint string, f func(ctx context.Context) error) {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		t := time.Now()
+		err := f(cctx)
+		h := Health{Name: name, Endpoint: endpoint, OK: err == nil, CheckMS: float64(time.Since(t).Microseconds()) / 1000}
+		if err != nil {
+			h.Error = err.Error()
+		}
+		out = append(out, h)
+	}
+	run(Postgres, e.PostgresURL, func(ctx context.Context) error { return pingPostgres(ctx, e.PostgresURL) })
+	run(Redis, e.RedisURL, func(ctx context.Context) error { return pingRedis(ctx, e.RedisURL) })
+	run(Mongo, e.MongoURL, func(ctx context.Context) error { return pingMongo(ctx, e.MongoURL) })
+	run(Proxy, e.ToxiproxyURL, func(ctx context.Context) error { return httpOK(ctx, e.ToxiproxyURL+"/version") })
+	if e.Route53URL != "" {
+		run(Route53, e.Route53URL, func(ctx context.Context) error { return dialTCP(ctx, hostOf(e.Route53URL)) })
+	}
+	if e.DNSAddr != "" {
+		run(DNS, e.DNSAddr, func(ctx context.Context) error { return dialTCP(ctx, e.DNSAddr) })
+	}
+	for _, name := range e.LinkNames() {
+		l := e.Links[name]
+		client, svc, _ := strings.Cut(name, "->")
+		urls, err := e.For(client)
+		if err != nil {
+			out = append(out, Health{Name: name, Endpoint: l.Listen, Error: err.Error()})
+			continue
+		}
+		switch svc {
+		case Postgres:
+			run(name, l.Listen, func(ctx context.Context) error { return pingPostgres(ctx, urls.PostgresURL) })
+		case Redis:
+			run(name, l.Listen, func(ctx context.Context) error { return pingRedis(ctx, urls.RedisURL) })
+		case Mongo:
+			run(name, l.Listen, func(ctx context.Context) error { return pingMongo(ctx, urls.MongoURL) })
+		default:
+			run(name, l.Listen, func(ctx context.Context) error { return dialTCP(ctx, l.Listen) })
+		}
+	}
+	return out
+}
+
+// Healthy reports whether every check passed, and the first failure.
+func Healthy(hs []Health) error {
+	for _, h := range hs {
+		if !h.OK {
+			return fmt.Errorf("%s (%s): %s", h.Name, h.Endpoint, h.Error)
+		}
+	}
+	return nil
+}
+
+func pingPostgres(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	return nil
+}
+
+func pingRedis(ctx context.Context, url string) error {
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("parse url: %w", err)
+	}
+	c := goredis.NewClient(opt)
+	defer c.Close()
+	return c.Ping(ctx).Err()
+}
+
+func pingMongo(ctx context.Context, url string) error {
+	c, err := mongo.Connect(options.Client().ApplyURI(url).SetServerSelectionTimeout(5 * time.Second))
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer c.Disconnect(context.Background())
+	return c.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err()
+}
+
+func httpOK(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+func dialTCP(ctx context.Context, addr string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+func hostOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	return u.Host
+}

@@ -1,0 +1,252 @@
+// Package embedded is the stack driver that needs no Docker: PostgreSQL from
+// the machine's own binaries (dropping root privileges), Redis in-process
+// (miniredis), a Mongo-wire server in-process (FerretDB on SQLite), and an
+// embedded Toxiproxy in front of every data service, each on a free
+// loopback port so two stacks on one machine never collide.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cutover/cutover/harness/stack"
+)
+
+// Stack is a running embedded stack.
+type Stack struct {
+	opts stack.Options
+	dir  string
+	dog  *watchdog
+
+	pg     *postgres
+	redis  *redis
+	mongo  *mongo
+	px     *proxies
+	extras []extra
+
+	logs      []*os.File
+	endpoints stack.Endpoints
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Extra is an additional service started with the stack (the Route53
+// emulator is one); it returns its endpoints and a function that stops it.
+type Extra func(ctx context.Context, host string) (ExtraService, error)
+
+// ExtraService is what an Extra started.
+type ExtraService struct {
+	Services []stack.Service
+	// Apply writes the service's endpoints into e.
+	Apply func(e *stack.Endpoints)
+	Close func() error
+}
+
+type extra struct{ close func() error }
+
+var _ stack.Stack = (*Stack)(nil)
+
+// Start starts every service and returns when all of them answer. On error
+// everything already started is stopped again.
+func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, err error) {
+	opts = opts.WithDefaults()
+	bin, err := findPostgresBin()
+	if err != nil {
+		return nil, err
+	}
+	user, err := lookupPGUser()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "cutover-stack-*")
+	if err != nil {
+		return nil, fmt.Errorf("create stack dir: %w", err)
+	}
+	s := &Stack{opts: opts, dir: dir}
+	// The postgres user must be able to reach its own subdirectory.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("chmod stack dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Close(context.Background())
+		}
+	}()
+	if s.dog, err = startWatchdog(dir); err != nil {
+		return nil, err
+	}
+	pgDir := filepath.Join(dir, "pg")
+	if err := os.Mkdir(pgDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create postgres dir: %w", err)
+	}
+	port, err := stack.FreePort(opts.Host)
+	if err != nil {
+		return nil, err
+	}
+	s.pg = &postgres{bin: bin, user: user, dir: pgDir, host: opts.Host, port: port, fsync: opts.Fsync, logOut: s.logFile("postgres.log")}
+
+	// Postgres takes most of the start time; the in-process services start
+	// meanwhile.
+	pgStart := time.Now()
+	pgErr := make(chan error, 1)
+	go func() {
+		if err := s.pg.initdb(ctx); err != nil {
+			pgErr <- err
+			return
+		}
+		if err := s.pg.start(ctx); err != nil {
+			pgErr <- err
+			return
+		}
+		pgErr <- s.pg.createDatabase(ctx, Database)
+	}()
+
+	t := time.Now()
+	if s.redis, err = startRedis(opts.Host); err != nil {
+		<-pgErr
+		return nil, err
+	}
+	redisMS := ms(time.Since(t))
+	t = time.Now()
+	if s.mongo, err = startMongo(opts.Host, dir, s.logFile("mongo.log")); err != nil {
+		<-pgErr
+		return nil, err
+	}
+	mongoMS := ms(time.Since(t))
+	t = time.Now()
+	if s.px, err = startProxies(opts.Host); err != nil {
+		<-pgErr
+		return nil, err
+	}
+	pxMS := ms(time.Since(t))
+	var extraServices []ExtraService
+	for _, start := range extras {
+		es, err := start(ctx, opts.Host)
+		if err != nil {
+			<-pgErr
+			return nil, err
+		}
+		s.extras = append(s.extras, extra{close: es.Close})
+		extraServices = append(extraServices, es)
+	}
+	if err := <-pgErr; err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	pgMS := ms(time.Since(pgStart))
+
+	e := stack.Endpoints{
+		Driver:       "embedded",
+		PostgresURL:  s.pg.url(Database),
+		RedisURL:     "redis://" + s.redis.addr + "/0",
+		MongoURL:     s.mongo.uri,
+		ToxiproxyURL: s.px.url,
+		Links:        map[string]stack.Link{},
+		Services: []stack.Service{
+			{Name: stack.Postgres, Endpoint: netJoin(s.pg.host, s.pg.port), StartMS: pgMS, PID: s.pg.pid()},
+			{Name: stack.Redis, Endpoint: s.redis.addr, StartMS: redisMS},
+			{Name: stack.Mongo, Endpoint: hostPort(s.mongo.uri), StartMS: mongoMS},
+			{Name: stack.Proxy, Endpoint: s.px.url, StartMS: pxMS},
+		},
+	}
+	for _, es := range extraServices {
+		e.Services = append(e.Services, es.Services...)
+		if es.Apply != nil {
+			es.Apply(&e)
+		}
+	}
+	upstreams := map[string]string{
+		stack.Postgres: netJoin(s.pg.host, s.pg.port),
+		stack.Redis:    s.redis.addr,
+		stack.Mongo:    hostPort(s.mongo.uri),
+	}
+	for _, client := range opts.Clients {
+		for _, svc := range stack.DataServices {
+			l, err := s.px.add(stack.LinkName(client, svc), opts.Host, upstreams[svc])
+			if err != nil {
+				return nil, err
+			}
+			e.Links[l.Name] = l
+		}
+	}
+	s.endpoints = e
+	return s, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (s *Stack) logFile(name string) io.Writer {
+	if s.opts.LogDir == "" {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(s.opts.LogDir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil
+	}
+	s.logs = append(s.logs, f)
+	return f
+}
+
+// Endpoints returns how to reach every service.
+func (s *Stack) Endpoints() stack.Endpoints { return s.endpoints }
+
+// Postgres returns the database server's fault controls.
+func (s *Stack) Postgres() stack.PostgresControl { return pgControl{s.pg} }
+
+// Redis returns the cache's fault controls.
+func (s *Stack) Redis() stack.RedisControl { return s.redis }
+
+// Dir is the stack's temp directory (removed by Close).
+func (s *Stack) Dir() string { return s.dir }
+
+// Close stops every service and removes the temp dir.
+func (s *Stack) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		for i := len(s.extras) - 1; i >= 0; i-- {
+			if err := s.extras[i].close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if s.px != nil {
+			s.px.close()
+		}
+		if s.pg != nil {
+			if err := s.pg.stop(10 * time.Second); err != nil {
+				errs = append(errs, fmt.Errorf("stop postgres: %w", err))
+			}
+		}
+		if s.mongo != nil {
+			s.mongo.close()
+		}
+		if s.redis != nil {
+			s.redis.close()
+		}
+		for _, f := range s.logs {
+			_ = f.Close()
+		}
+		if err := os.RemoveAll(s.dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove stack dir: %w", err))
+		}
+		if s.dog != nil {
+			s.dog.stop()
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// hostPort extracts host:port from a mongodb://host:port/ URI.
+func hostPort(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	return u.Host
+}
