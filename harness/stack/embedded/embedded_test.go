@@ -202,7 +202,9 @@ func TestOrphans(t *testing.T) {
 		10*time.Second, 50*time.Millisecond, "postgres process group must die with the harness")
 	require.Eventually(t, func() bool { _, err := os.Stat(got.Dir); return os.IsNotExist(err) },
 		10*time.Second, 50*time.Millisecond, "temp dir must be removed")
-	require.Eventually(t, func() bool { return stack.Healthy(stack.Check(context.Background(), stack.Endpoints{PostgresURL: got.PostgresURL})) != nil },
+	require.Eventually(t, func() bool {
+		return stack.Healthy(stack.Check(context.Background(), stack.Endpoints{PostgresURL: got.PostgresURL})) != nil
+	},
 		10*time.Second, 50*time.Millisecond, "postgres port must be closed")
 }
 
