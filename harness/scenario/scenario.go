@@ -1,0 +1,234 @@
+// Package scenario reads scenario files: the YAML description of one
+// rehearsal (infrastructure, platforms, DNS, traffic, the ordered steps of
+// the cutover, budgets, invariants and the expected verdict). Files are
+// validated strictly before anything starts; every error names the file,
+// the line and the field.
+package scenario
+
+import (
+	"time"
+)
+
+// Scenario is one rehearsal, as written in a scenario file, with defaults
+// applied.
+type Scenario struct {
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description" json:"description"`
+	Seed        uint64 `yaml:"seed" json:"seed"`
+	// Infra is the stack driver (embedded, docker); Target the destination
+	// platform (local, kind, kubeconfig). Flags override both.
+	Infra  string `yaml:"infra" json:"infra"`
+	Target string `yaml:"target" json:"target"`
+
+	Service    Service    `yaml:"service" json:"service"`
+	Heroku     Heroku     `yaml:"heroku" json:"heroku"`
+	AWS        AWS        `yaml:"aws" json:"aws"`
+	DNS        DNS        `yaml:"dns" json:"dns"`
+	Traffic    Traffic    `yaml:"traffic" json:"traffic"`
+	Partner    *Partner   `yaml:"partner" json:"partner,omitempty"`
+	Steps      []Step     `yaml:"steps" json:"steps"`
+	Gate       Gate       `yaml:"gate" json:"gate"`
+	Invariants []string   `yaml:"invariants" json:"invariants"`
+	Expect     Expect     `yaml:"expect" json:"expect"`
+	Quick      QuickScale `yaml:"quick" json:"quick"`
+
+	// File is where the scenario was read from.
+	File string `yaml:"-" json:"file"`
+}
+
+// Service is what runs on both platforms.
+type Service struct {
+	// Command runs the service as a process (embedded driver); empty means
+	// the reference service, couponapi, built from this module.
+	Command []string `yaml:"command" json:"command,omitempty"`
+	// Image runs it as a container (docker driver, kind).
+	Image string            `yaml:"image" json:"image,omitempty"`
+	Env   map[string]string `yaml:"env" json:"env,omitempty"`
+	// Bugs switches on planted bugs of the reference service.
+	Bugs []string `yaml:"bugs" json:"bugs,omitempty"`
+}
+
+// Heroku configures the simulated source app.
+type Heroku struct {
+	Dynos    int    `yaml:"dynos" json:"dynos"`
+	DynoSize string `yaml:"dyno_size" json:"dyno_size"`
+	// TimeCompression scales Heroku's clocks (cycling, cool-offs): 1440
+	// makes a day last a minute.
+	TimeCompression float64 `yaml:"time_compression" json:"time_compression"`
+	// RequestTimerScale scales the router's 30 s / 55 s / 75 s timers.
+	RequestTimerScale float64 `yaml:"request_timer_scale" json:"request_timer_scale"`
+	// Router is "router2" (keep-alive to dynos) or "legacy".
+	Router string `yaml:"router" json:"router"`
+	// MemoryQuotaMB overrides the dyno size's quota (to make a memory
+	// scenario fit a test).
+	MemoryQuotaMB int `yaml:"memory_quota_mb" json:"memory_quota_mb,omitempty"`
+}
+
+// AWS configures the target platform.
+type AWS struct {
+	Replicas int `yaml:"replicas" json:"replicas"`
+	// KubeContext names the kubeconfig context (required for target kubeconfig).
+	KubeContext string `yaml:"kube_context" json:"kube_context,omitempty"`
+	Kubeconfig  string `yaml:"kubeconfig" json:"kubeconfig,omitempty"`
+	// KindCluster reuses an existing kind cluster by name.
+	KindCluster string `yaml:"kind_cluster" json:"kind_cluster,omitempty"`
+	KeepCluster bool   `yaml:"keep_cluster" json:"keep_cluster,omitempty"`
+}
+
+// DNS configures the hosted zone and the client population.
+type DNS struct {
+	Zone   string   `yaml:"zone" json:"zone"`
+	Record string   `yaml:"record" json:"record"`
+	TTL    Duration `yaml:"ttl" json:"ttl"`
+	// Clients is the number of virtual clients (each with its own resolver cache).
+	Clients int `yaml:"clients" json:"clients"`
+	// TTLIgnoringShare of clients keep their first answer forever.
+	TTLIgnoringShare float64 `yaml:"ttl_ignoring_share" json:"ttl_ignoring_share"`
+	// KeepAlive is how long a client reuses a connection (to the address it
+	// resolved when it opened it).
+	KeepAlive Duration `yaml:"keepalive" json:"keepalive"`
+	// Source is where the resolver model reads records: "dns" (the weighted
+	// DNS server) or "api" (ListResourceRecordSets, weighted locally).
+	Source string `yaml:"source" json:"source"`
+}
+
+// Traffic is what is replayed.
+type Traffic struct {
+	// Trace is a trace file (JSON lines, optionally gzip); Seed the seed
+	// data fixture for it. When Trace is empty the synthesizer makes one.
+	Trace      string  `yaml:"trace" json:"trace,omitempty"`
+	SeedData   string  `yaml:"seed_data" json:"seed_data,omitempty"`
+	Synth      *Synth  `yaml:"synth" json:"synth,omitempty"`
+	Multiplier float64 `yaml:"multiplier" json:"multiplier"`
+	// Mode is "compress" (trace time divided by the multiplier) or
+	// "amplify" (real time, each request sent Multiplier times).
+	Mode string `yaml:"mode" json:"mode"`
+	// ClientTimeout is how long a client waits for an answer.
+	ClientTimeout Duration `yaml:"client_timeout" json:"client_timeout"`
+	// Retries: how many times a client retries a redemption that timed out
+	// or got a 5xx, with the same idempotency key.
+	Retries int `yaml:"retries" json:"retries"`
+}
+
+// Synth configures the trace synthesizer.
+type Synth struct {
+	Duration  Duration `yaml:"duration" json:"duration"`
+	Rate      float64  `yaml:"rate" json:"rate"`
+	Vouchers  int      `yaml:"vouchers" json:"vouchers"`
+	GiftCards int      `yaml:"gift_cards" json:"gift_cards"`
+	Customers int      `yaml:"customers" json:"customers"`
+}
+
+// Partner is a partner endpoint (a CRM webhook) that the service calls on
+// each redemption and that accepts only the target's fixed egress address.
+type Partner struct {
+	AllowTargetOnly bool `yaml:"allow_target_only" json:"allow_target_only"`
+}
+
+// Step is one entry of the ordered cutover plan. Exactly one of its fields
+// is set.
+type Step struct {
+	// SetWeights changes the Route53 weights (heroku/aws) and waits for INSYNC.
+	SetWeights *Weights `yaml:"set_weights" json:"set_weights,omitempty"`
+	// Hold replays traffic for this long at the current weights; the gate
+	// is evaluated during and at the end of the hold.
+	Hold *Hold `yaml:"hold" json:"hold,omitempty"`
+	// Fault starts a fault; it runs during the following holds until its
+	// duration ends or a heal step names it.
+	Fault *Fault `yaml:"fault" json:"fault,omitempty"`
+	// Heal ends a running fault by name.
+	Heal string `yaml:"heal" json:"heal,omitempty"`
+	// Analysis evaluates the gate over the whole preceding stage.
+	Analysis *Analysis `yaml:"analysis" json:"analysis,omitempty"`
+}
+
+// Weights are relative Route53 weights, 0–255 each.
+type Weights struct {
+	Heroku int `yaml:"heroku" json:"heroku"`
+	AWS    int `yaml:"aws" json:"aws"`
+}
+
+// Hold is a stage: replay for Duration at the current weights.
+type Hold struct {
+	Name     string   `yaml:"name" json:"name"`
+	Duration Duration `yaml:"duration" json:"duration"`
+}
+
+// Fault is a scheduled disturbance (a nemesis operation).
+type Fault struct {
+	// Name identifies the fault on the timeline and in heal steps; default Kind.
+	Name string `yaml:"name" json:"name"`
+	Kind string `yaml:"kind" json:"kind"`
+	// Target is a replica (web.1), a platform (heroku, aws) or a link
+	// (heroku->postgres), depending on the kind.
+	Target string `yaml:"target" json:"target,omitempty"`
+	// After delays the start into the next hold.
+	After Duration `yaml:"after" json:"after,omitempty"`
+	// Duration, when set, heals the fault after that long; zero means
+	// one-shot (crash, kill) or until a heal step.
+	Duration Duration `yaml:"duration" json:"duration,omitempty"`
+	// Params are the kind's own settings (latency, jitter, rate, share ...).
+	Params map[string]string `yaml:"params" json:"params,omitempty"`
+}
+
+// Analysis evaluates the gate at that point over the last stage.
+type Analysis struct {
+	Name string `yaml:"name" json:"name"`
+}
+
+// Gate holds the budgets and what to do when one breaks.
+type Gate struct {
+	// Interval is how often the gate is evaluated during a hold (over the
+	// last Window); the end of a hold is always evaluated.
+	Interval Duration `yaml:"interval" json:"interval"`
+	Window   Duration `yaml:"window" json:"window"`
+	// MinSamples below which a budget is inconclusive rather than pass/fail.
+	MinSamples int `yaml:"min_samples" json:"min_samples"`
+	// OnBreach: rollback (to the last good weights, and keep replaying),
+	// abort (stop the run), or continue (report only).
+	OnBreach string `yaml:"on_breach" json:"on_breach"`
+	// Budgets apply to every platform and endpoint unless narrowed.
+	Budgets []Budget `yaml:"budgets" json:"budgets"`
+}
+
+// Budget is one latency/error limit.
+type Budget struct {
+	// Platform (heroku, aws) and Endpoint (redeem, validate, ...) narrow
+	// the budget; empty means each one separately.
+	Platform string   `yaml:"platform" json:"platform,omitempty"`
+	Endpoint string   `yaml:"endpoint" json:"endpoint,omitempty"`
+	P50      Duration `yaml:"p50" json:"p50,omitempty"`
+	P95      Duration `yaml:"p95" json:"p95,omitempty"`
+	P99      Duration `yaml:"p99" json:"p99,omitempty"`
+	// ErrorRate is the largest share of requests that may fail (5xx,
+	// router errors, timeouts).
+	ErrorRate *float64 `yaml:"error_rate" json:"error_rate,omitempty"`
+}
+
+// Expect is the verdict the scenario is built to produce.
+type Expect struct {
+	Verdict string `yaml:"verdict" json:"verdict"`
+	// Invariants that must fail (for planted-bug scenarios).
+	FailingInvariants []string `yaml:"failing_invariants" json:"failing_invariants,omitempty"`
+	// Breach expects the gate to break (and roll back when on_breach says so).
+	Breach bool `yaml:"breach" json:"breach,omitempty"`
+	// Slow marks scenarios that `go test -short` skips.
+	Slow bool `yaml:"slow" json:"slow,omitempty"`
+}
+
+// QuickScale says how --quick shortens the scenario.
+type QuickScale struct {
+	// Factor divides every hold, fault delay and fault duration.
+	Factor float64 `yaml:"factor" json:"factor"`
+}
+
+// Duration is a time.Duration written as "30s", "1m30s".
+type Duration time.Duration
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes the duration as Go does ("1m30s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }

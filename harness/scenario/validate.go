@@ -1,0 +1,269 @@
+package scenario
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// Known values of enumerated fields.
+var (
+	Infras    = []string{"embedded", "docker"}
+	Targets   = []string{"local", "kind", "kubeconfig"}
+	DynoSizes = []string{"eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l", "performance-l-ram", "performance-xl", "performance-2xl"}
+	Routers   = []string{"router2", "legacy"}
+	Modes     = []string{"compress", "amplify"}
+	Sources   = []string{"dns", "api"}
+	Breaches  = []string{"rollback", "abort", "continue"}
+	Verdicts  = []string{"pass", "fail"}
+	Platforms = []string{"heroku", "aws"}
+	Endpoints = []string{"validate", "redeem", "rollback", "create", "get", "import", "export", "list"}
+)
+
+func oneOf(v string, set []string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+type checker struct {
+	f    *File
+	errs Errors
+}
+
+func (c *checker) add(field, format string, args ...any) {
+	c.errs = append(c.errs, c.f.Errorf(field, format, args...))
+}
+
+func (c *checker) enum(field, v string, set []string) {
+	if !oneOf(v, set) {
+		c.add(field, "%q is not one of %v", v, set)
+	}
+}
+
+func (c *checker) fileExists(field, p string) {
+	if p == "" {
+		return
+	}
+	if _, err := os.Stat(c.f.Resolve(p)); err != nil {
+		c.add(field, "file %s: %v", p, err)
+	}
+}
+
+// Resolve makes a path of the scenario file absolute: relative paths are
+// relative to the scenario file's directory.
+func (f *File) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(f.File), p)
+}
+
+func (f *File) validate() Errors {
+	c := &checker{f: f}
+	s := &f.Scenario
+	if s.Name == "" {
+		c.add("name", "required")
+	}
+	c.enum("infra", s.Infra, Infras)
+	c.enum("target", s.Target, Targets)
+	if s.Target == "kubeconfig" && s.AWS.KubeContext == "" {
+		c.add("aws.kube_context", "required with target kubeconfig: name the context explicitly (the current context is never used by accident)")
+	}
+	if len(s.Service.Command) > 0 && s.Service.Command[0] == "" {
+		c.add("service.command[0]", "empty program name")
+	}
+
+	h := s.Heroku
+	if h.Dynos < 0 || h.Dynos > 100 {
+		c.add("heroku.dynos", "%d is out of range 0..100", h.Dynos)
+	}
+	c.enum("heroku.dyno_size", h.DynoSize, DynoSizes)
+	if h.TimeCompression < 1 {
+		c.add("heroku.time_compression", "%g must be at least 1 (1 = real time)", h.TimeCompression)
+	}
+	if h.RequestTimerScale <= 0 || h.RequestTimerScale > 1 {
+		c.add("heroku.request_timer_scale", "%g must be in (0, 1]", h.RequestTimerScale)
+	}
+	c.enum("heroku.router", h.Router, Routers)
+	if h.MemoryQuotaMB < 0 {
+		c.add("heroku.memory_quota_mb", "must not be negative")
+	}
+	if s.AWS.Replicas < 1 || s.AWS.Replicas > 100 {
+		c.add("aws.replicas", "%d is out of range 1..100", s.AWS.Replicas)
+	}
+
+	d := s.DNS
+	if len(d.Record) < len(d.Zone) || d.Record[len(d.Record)-len(d.Zone):] != d.Zone {
+		c.add("dns.record", "%q is not inside zone %q", d.Record, d.Zone)
+	}
+	if d.TTL < 0 || d.TTL.D() > 48*time.Hour {
+		c.add("dns.ttl", "%s is out of range 0..48h (Route53's maximum is 172800 s)", d.TTL)
+	}
+	if d.Clients < 1 || d.Clients > 100000 {
+		c.add("dns.clients", "%d is out of range 1..100000", d.Clients)
+	}
+	if d.TTLIgnoringShare < 0 || d.TTLIgnoringShare > 1 {
+		c.add("dns.ttl_ignoring_share", "%g must be in [0, 1]", d.TTLIgnoringShare)
+	}
+	if d.KeepAlive < 0 {
+		c.add("dns.keepalive", "must not be negative")
+	}
+	c.enum("dns.source", d.Source, Sources)
+
+	t := s.Traffic
+	switch {
+	case t.Trace != "" && t.Synth != nil:
+		c.add("traffic.synth", "give either traffic.trace or traffic.synth, not both")
+	case t.Trace == "" && t.Synth == nil:
+		c.add("traffic", "give traffic.trace (a trace file) or traffic.synth (synthesizer settings)")
+	}
+	c.fileExists("traffic.trace", t.Trace)
+	c.fileExists("traffic.seed_data", t.SeedData)
+	if t.Trace != "" && t.SeedData == "" {
+		c.add("traffic.seed_data", "required with traffic.trace: the vouchers the trace redeems")
+	}
+	if sy := t.Synth; sy != nil {
+		if sy.Duration <= 0 {
+			c.add("traffic.synth.duration", "must be positive")
+		}
+		if sy.Rate <= 0 {
+			c.add("traffic.synth.rate", "must be positive (recorded requests per second)")
+		}
+		if sy.Vouchers < 0 || sy.GiftCards < 0 || sy.Customers < 0 {
+			c.add("traffic.synth", "counts must not be negative")
+		}
+	}
+	if t.Multiplier <= 0 || t.Multiplier > 1000 {
+		c.add("traffic.multiplier", "%g is out of range (0, 1000]", t.Multiplier)
+	}
+	c.enum("traffic.mode", t.Mode, Modes)
+	if t.Mode == "amplify" && t.Multiplier != float64(int(t.Multiplier)) {
+		c.add("traffic.multiplier", "amplify mode sends each request N times: %g must be a whole number", t.Multiplier)
+	}
+	if t.ClientTimeout < 0 {
+		c.add("traffic.client_timeout", "must not be negative")
+	}
+	if t.Retries < 0 || t.Retries > 10 {
+		c.add("traffic.retries", "%d is out of range 0..10", t.Retries)
+	}
+
+	c.steps()
+
+	g := s.Gate
+	c.enum("gate.on_breach", g.OnBreach, Breaches)
+	if g.Interval <= 0 {
+		c.add("gate.interval", "must be positive")
+	}
+	if g.Window <= 0 {
+		c.add("gate.window", "must be positive")
+	}
+	if g.MinSamples < 1 {
+		c.add("gate.min_samples", "must be at least 1")
+	}
+	for i, b := range g.Budgets {
+		p := fmt.Sprintf("gate.budgets[%d]", i)
+		if b.Platform != "" {
+			c.enum(p+".platform", b.Platform, Platforms)
+		}
+		if b.Endpoint != "" {
+			c.enum(p+".endpoint", b.Endpoint, Endpoints)
+		}
+		if b.P50 < 0 || b.P95 < 0 || b.P99 < 0 {
+			c.add(p, "latency budgets must not be negative")
+		}
+		if b.ErrorRate != nil && (*b.ErrorRate < 0 || *b.ErrorRate > 1) {
+			c.add(p+".error_rate", "%g must be in [0, 1]", *b.ErrorRate)
+		}
+		if b.P50 == 0 && b.P95 == 0 && b.P99 == 0 && b.ErrorRate == nil {
+			c.add(p, "sets no limit: give p50, p95, p99 or error_rate")
+		}
+	}
+
+	seen := map[string]bool{}
+	for i, name := range s.Invariants {
+		if seen[name] {
+			c.add(fmt.Sprintf("invariants[%d]", i), "%q listed twice", name)
+		}
+		seen[name] = true
+	}
+	c.enum("expect.verdict", s.Expect.Verdict, Verdicts)
+	for i, name := range s.Expect.FailingInvariants {
+		if len(s.Invariants) > 0 && !seen[name] {
+			c.add(fmt.Sprintf("expect.failing_invariants[%d]", i), "%q is not among the checked invariants", name)
+		}
+	}
+	if len(s.Expect.FailingInvariants) > 0 && s.Expect.Verdict != "fail" {
+		c.add("expect.verdict", "must be fail when expect.failing_invariants is set")
+	}
+	if s.Quick.Factor < 0 {
+		c.add("quick.factor", "must not be negative")
+	}
+	sort.SliceStable(c.errs, func(i, j int) bool { return c.errs[i].Line < c.errs[j].Line })
+	return c.errs
+}
+
+func (c *checker) steps() {
+	s := &c.f.Scenario
+	if len(s.Steps) == 0 {
+		c.add("steps", "a scenario needs at least one step")
+		return
+	}
+	started := map[string]bool{}
+	holds := 0
+	for i, st := range s.Steps {
+		p := fmt.Sprintf("steps[%d]", i)
+		n := 0
+		if st.SetWeights != nil {
+			n++
+			w := st.SetWeights
+			if w.Heroku < 0 || w.Heroku > 255 {
+				c.add(p+".set_weights.heroku", "%d is out of Route53's range 0..255", w.Heroku)
+			}
+			if w.AWS < 0 || w.AWS > 255 {
+				c.add(p+".set_weights.aws", "%d is out of Route53's range 0..255", w.AWS)
+			}
+		}
+		if st.Hold != nil {
+			n++
+			holds++
+			if st.Hold.Duration <= 0 {
+				c.add(p+".hold.duration", "must be positive")
+			}
+		}
+		if st.Fault != nil {
+			n++
+			fl := st.Fault
+			if fl.Kind == "" {
+				c.add(p+".fault.kind", "required")
+			}
+			if started[fl.Name] {
+				c.add(p+".fault.name", "%q is already used by an earlier fault: give each fault its own name", fl.Name)
+			}
+			started[fl.Name] = true
+			if fl.After < 0 || fl.Duration < 0 {
+				c.add(p+".fault", "after and duration must not be negative")
+			}
+		}
+		if st.Heal != "" {
+			n++
+			if !started[st.Heal] {
+				c.add(p+".heal", "no earlier fault is named %q", st.Heal)
+			}
+		}
+		if st.Analysis != nil {
+			n++
+		}
+		if n != 1 {
+			c.add(p, "a step sets exactly one of set_weights, hold, fault, heal, analysis (this one sets %d)", n)
+		}
+	}
+	if holds == 0 {
+		c.add("steps", "no hold step: nothing would be replayed")
+	}
+}
