@@ -15,6 +15,9 @@ type Operation struct {
 	// Done is the completion (ok, fail or info), nil when the history ends
 	// before the operation completed.
 	Done *history.Op
+	// Cached once at pairing, as every checker asks for them.
+	outcome                 history.Type
+	voucher, key, rid, rbid string
 }
 
 // ID is the operation's id.
@@ -25,12 +28,7 @@ func (o *Operation) F() string { return o.Invoke.F }
 
 // Type is the outcome: ok, fail, or info — unknown, including an operation
 // that never completed.
-func (o *Operation) Type() history.Type {
-	if o.Done == nil {
-		return history.Info
-	}
-	return o.Done.Type
-}
+func (o *Operation) Type() history.Type { return o.outcome }
 
 // Last is the completion, or the invoke when there is none.
 func (o *Operation) Last() *history.Op {
@@ -53,34 +51,37 @@ func (o *Operation) Completed() time.Time {
 }
 
 // pick returns the completion's value when set, else the invoke's.
-func pick(o *Operation, f func(*history.Op) string) string {
-	if o.Done != nil {
-		if v := f(o.Done); v != "" {
-			return v
-		}
+func pick(done, invoke string) string {
+	if done != "" {
+		return done
 	}
-	return f(o.Invoke)
+	return invoke
+}
+
+// settle caches the fields checkers read: the completion's value when it
+// has one, else the invoke's.
+func (o *Operation) settle() {
+	i, d := o.Invoke, o.Done
+	if d == nil {
+		d = &history.Op{}
+	}
+	o.voucher = pick(d.Voucher, i.Voucher)
+	o.key = pick(d.IdempotencyKey, i.IdempotencyKey)
+	o.rid = pick(d.RedemptionID, i.RedemptionID)
+	o.rbid = pick(d.RollbackID, i.RollbackID)
 }
 
 // Voucher is the voucher code the operation acted on.
-func (o *Operation) Voucher() string {
-	return pick(o, func(op *history.Op) string { return op.Voucher })
-}
+func (o *Operation) Voucher() string { return o.voucher }
 
 // IdempotencyKey is the key the request carried.
-func (o *Operation) IdempotencyKey() string {
-	return pick(o, func(op *history.Op) string { return op.IdempotencyKey })
-}
+func (o *Operation) IdempotencyKey() string { return o.key }
 
 // RedemptionID is the id a redeem returned, or the one a rollback targets.
-func (o *Operation) RedemptionID() string {
-	return pick(o, func(op *history.Op) string { return op.RedemptionID })
-}
+func (o *Operation) RedemptionID() string { return o.rid }
 
 // RollbackID is the id a rollback returned.
-func (o *Operation) RollbackID() string {
-	return pick(o, func(op *history.Op) string { return op.RollbackID })
-}
+func (o *Operation) RollbackID() string { return o.rbid }
 
 // Valid is a validate's answer, if it got one.
 func (o *Operation) Valid() (valid, known bool) {
@@ -131,8 +132,8 @@ func NewInput(ops []history.Op, st *state.State) (*Input, error) {
 		State:             st,
 		Ops:               make([]Operation, 0, len(ops)/2+1),
 		redeemsByVoucher:  map[string][]int32{},
-		redeemsByKey:      map[string][]int32{},
-		rollbacksByTarget: map[string][]int32{},
+		redeemsByKey:      make(map[string][]int32, len(ops)/4),
+		rollbacksByTarget: make(map[string][]int32, len(ops)/20),
 		validatesBy:       map[string][]int32{},
 	}
 	if err := in.pair(ops); err != nil {
@@ -157,7 +158,7 @@ func (in *Input) pair(ops []history.Op) error {
 				return fmt.Errorf("history entry %d: operation %q invoked twice without completing", e.Index, e.ID)
 			}
 			pending[e.ID] = int32(len(in.Ops))
-			in.Ops = append(in.Ops, Operation{Invoke: e})
+			in.Ops = append(in.Ops, Operation{Invoke: e, outcome: history.Info})
 			continue
 		}
 		switch e.Type {
@@ -169,11 +170,14 @@ func (in *Input) pair(ops []history.Op) error {
 		if !ok {
 			// A completion without its invoke: keep it, sent and
 			// completed at once, rather than lose it.
-			in.Ops = append(in.Ops, Operation{Invoke: e, Done: e})
+			in.Ops = append(in.Ops, Operation{Invoke: e, Done: e, outcome: e.Type})
 			continue
 		}
 		delete(pending, e.ID)
-		in.Ops[pos].Done = e
+		in.Ops[pos].Done, in.Ops[pos].outcome = e, e.Type
+	}
+	for i := range in.Ops {
+		in.Ops[i].settle()
 	}
 	sort.SliceStable(in.Faults, func(i, j int) bool { return in.Faults[i].Time.Before(in.Faults[j].Time) })
 	return nil

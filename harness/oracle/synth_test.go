@@ -1,0 +1,320 @@
+package oracle
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cutover/cutover/couponapi/api"
+	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/oracle/state"
+)
+
+// synthesize builds a deterministic history of n client operations against
+// a correct coupon service, and the final state that service would leave:
+// redeems (some retried with their key, some indeterminate that did or did
+// not commit), rollbacks (some repeated and refused), validates, and the
+// audit events and post-drain probes. Every invariant holds on it.
+func synthesize(n int, seed uint64) ([]history.Op, *state.State) {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	nv := n/50 + 1
+	type voucher struct {
+		code     string
+		gift     bool
+		quantity int64
+		active   int64
+		balance  int64
+		initial  int64
+	}
+	vs := make([]voucher, nv)
+	for i := range vs {
+		vs[i].code = fmt.Sprintf("V%06d", i)
+		if rng.IntN(5) == 0 {
+			vs[i].gift = true
+			vs[i].initial = 100_000
+			vs[i].balance = vs[i].initial
+		} else {
+			vs[i].quantity = 1 + rng.Int64N(60)
+		}
+	}
+	type keyState struct {
+		voucher   int
+		committed string // redemption id, "" if nothing committed yet
+		rbDone    bool
+	}
+	keys := map[string]*keyState{}
+	var recentKeys []string
+	// okActive are redemptions a client knows (ok) and that are not rolled back.
+	type known struct {
+		id      string
+		voucher int
+		amount  int64
+		rbID    string
+	}
+	var okActive, rolled []known
+	st := &state.State{}
+	redemptionAt := map[string]int{}
+
+	ops := make([]history.Op, 0, 2*n)
+	platforms := []string{"heroku", "aws"}
+	for i := 0; i < n; i++ {
+		invokeAt := t0.Add(time.Duration(i) * 20 * time.Microsecond)
+		doneAt := invokeAt.Add(time.Duration(1+rng.IntN(20)) * time.Millisecond)
+		id := fmt.Sprintf("op%07d", i)
+		inv := history.Op{ID: id, Type: history.Invoke, Process: fmt.Sprintf("c%d", rng.IntN(64)), Intended: invokeAt, Time: invokeAt}
+		done := history.Op{Platform: platforms[rng.IntN(2)]}
+		roll := rng.IntN(100)
+		switch {
+		case roll < 50: // redeem, 1 in 10 a retry of a recent key
+			inv.F = history.Redeem
+			var k string
+			var ks *keyState
+			if len(recentKeys) > 0 && rng.IntN(10) == 0 {
+				k = recentKeys[rng.IntN(len(recentKeys))]
+				ks = keys[k]
+			} else {
+				k = fmt.Sprintf("k%07d", i)
+				ks = &keyState{voucher: rng.IntN(nv)}
+				keys[k] = ks
+				recentKeys = append(recentKeys, k)
+				if len(recentKeys) > 256 {
+					recentKeys = recentKeys[1:]
+				}
+			}
+			v := &vs[ks.voucher]
+			inv.Voucher, inv.IdempotencyKey, inv.Customer = v.code, k, fmt.Sprintf("cust%d", rng.IntN(1000))
+			amount := int64(500)
+			if v.gift {
+				amount = 1 + rng.Int64N(5000)
+			}
+			inv.Amount = amount
+			if ks.committed != "" { // a retry of a committed key replays it
+				done.Type, done.Status, done.RedemptionID = history.OK, 200, ks.committed
+				break
+			}
+			can := (v.gift && v.balance >= amount) || (!v.gift && v.active < v.quantity)
+			r := rng.IntN(100)
+			switch {
+			case can && r < 96:
+				rid := fmt.Sprintf("r%07d", i)
+				ks.committed = rid
+				if !v.gift {
+					amount = 500
+					v.active++
+				} else {
+					v.balance -= amount
+				}
+				redemptionAt[rid] = len(st.Redemptions)
+				st.Redemptions = append(st.Redemptions, state.Redemption{ID: rid, Voucher: v.code, Customer: inv.Customer, IdempotencyKey: k, Amount: amount})
+				st.Events = append(st.Events, api.Event{ID: "e" + rid, Type: api.EventRedemptionCreated, Voucher: v.code, RedemptionID: rid, Amount: amount})
+				if r < 93 {
+					done.Type, done.Status, done.RedemptionID, done.Applied = history.OK, 200, rid, amount
+					okActive = append(okActive, known{id: rid, voucher: ks.voucher, amount: amount})
+				} else {
+					done.Type, done.Status, done.HerokuCode = history.Info, 503, "H12"
+				}
+			case r < 98:
+				done.Type, done.Status, done.ErrorKey = history.Fail, 400, api.KeyQuantityExceeded
+			default:
+				done.Type, done.Error = history.Info, "context deadline exceeded"
+			}
+		case roll < 58 && (len(okActive) > 0 || len(rolled) > 0): // rollback, some repeated
+			inv.F = history.Rollback
+			if len(rolled) > 0 && (len(okActive) == 0 || rng.IntN(10) == 0) {
+				kn := rolled[rng.IntN(len(rolled))]
+				inv.Voucher, inv.RedemptionID = vs[kn.voucher].code, kn.id
+				done.Type, done.Status, done.ErrorKey = history.Fail, 400, api.KeyAlreadyRolledBack
+				break
+			}
+			j := rng.IntN(len(okActive))
+			kn := okActive[j]
+			okActive[j] = okActive[len(okActive)-1]
+			okActive = okActive[:len(okActive)-1]
+			v := &vs[kn.voucher]
+			kn.rbID = fmt.Sprintf("rb%07d", i)
+			rolled = append(rolled, kn)
+			if v.gift {
+				v.balance += kn.amount
+			} else {
+				v.active--
+			}
+			r := &st.Redemptions[redemptionAt[kn.id]]
+			r.RolledBack, r.RollbackID, r.RollbackCount = true, kn.rbID, 1
+			st.Rollbacks = append(st.Rollbacks, state.Rollback{ID: kn.rbID, RedemptionID: kn.id, Voucher: v.code, Amount: kn.amount})
+			st.Events = append(st.Events, api.Event{ID: "e" + kn.rbID, Type: api.EventRedemptionRolledBack, Voucher: v.code, RedemptionID: kn.id, RollbackID: kn.rbID, Amount: kn.amount})
+			inv.Voucher, inv.RedemptionID = v.code, kn.id
+			done.Type, done.Status, done.RollbackID = history.OK, 200, kn.rbID
+		default: // validate
+			inv.F = history.Validate
+			v := &vs[rng.IntN(nv)]
+			inv.Voucher, inv.Amount = v.code, 1000
+			valid := (v.gift && v.balance > 0) || (!v.gift && v.active < v.quantity)
+			done.Type, done.Status, done.Valid = history.OK, 200, &valid
+		}
+		ops = append(ops, inv)
+		c := inv
+		c.Type, c.Time, c.Latency = done.Type, doneAt, doneAt.Sub(invokeAt)
+		c.Status, c.Platform, c.HerokuCode, c.ErrorKey, c.Error = done.Status, done.Platform, done.HerokuCode, done.ErrorKey, done.Error
+		if done.RedemptionID != "" {
+			c.RedemptionID = done.RedemptionID
+		}
+		c.RollbackID, c.Valid, c.Applied = done.RollbackID, done.Valid, done.Applied
+		ops = append(ops, c)
+	}
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Time.Before(ops[j].Time) })
+	for i := range ops {
+		ops[i].Index = int64(i)
+	}
+	for _, v := range vs {
+		sv := state.Voucher{Code: v.code, Type: api.DiscountVoucher, Redeemed: v.active}
+		if v.gift {
+			sv.Type, sv.Redeemed, sv.InitialBalance, sv.FinalBalance = api.GiftVoucher, 0, v.initial, v.balance
+		} else {
+			q := v.quantity
+			sv.Quantity = &q
+		}
+		st.Vouchers = append(st.Vouchers, sv)
+		if (v.gift && v.balance <= 0) || (!v.gift && v.active >= v.quantity) {
+			st.Validations = append(st.Validations, state.Validation{Voucher: v.code, Target: "http://127.0.0.1:1", At: t0.Add(time.Hour)})
+		}
+	}
+	return ops, st
+}
+
+func TestSyntheticHistoryPasses(t *testing.T) {
+	ops, st := synthesize(40_000, 7)
+	results, err := Check(ops, st, All()...)
+	require.NoError(t, err)
+	for _, r := range results {
+		require.Equal(t, Pass, r.Verdict, "%s\n%+v", r, r.Examples)
+		require.Positive(t, r.Checked, r.Name)
+	}
+}
+
+// TestSyntheticHistoryCatchesTampering changes one fact of a correct run at
+// a time and expects exactly the matching invariant to notice.
+func TestSyntheticHistoryCatchesTampering(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tamper func(ops []history.Op, st *state.State)
+		broken []string
+		// mayBreak may notice too (a count can be masked by an
+		// indeterminate redeem that committed).
+		mayBreak []string
+	}{
+		{
+			name: "an acknowledged redemption vanished",
+			tamper: func(ops []history.Op, st *state.State) {
+				for i, r := range st.Redemptions {
+					if !r.RolledBack && hasOK(ops, r.ID) {
+						st.Redemptions = append(st.Redemptions[:i], st.Redemptions[i+1:]...)
+						var events []api.Event
+						for _, e := range st.Events {
+							if e.RedemptionID != r.ID {
+								events = append(events, e)
+							}
+						}
+						st.Events = events
+						for j := range st.Vouchers {
+							if st.Vouchers[j].Code == r.Voucher {
+								if st.Vouchers[j].Gift() {
+									st.Vouchers[j].FinalBalance += r.Amount
+								} else {
+									st.Vouchers[j].Redeemed--
+								}
+							}
+						}
+						return
+					}
+				}
+			},
+			broken:   []string{"no_lost_ack"},
+			mayBreak: []string{"redemption_bounds"},
+		},
+		{
+			name: "an audit event is lost",
+			tamper: func(ops []history.Op, st *state.State) {
+				st.Events = st.Events[1:]
+			},
+			broken: []string{"audit_parity"},
+		},
+		{
+			name: "a gift card lost money",
+			tamper: func(ops []history.Op, st *state.State) {
+				for j := range st.Vouchers {
+					if st.Vouchers[j].Gift() {
+						st.Vouchers[j].FinalBalance -= 1
+						return
+					}
+				}
+			},
+			broken: []string{"gift_card_conservation"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ops, st := synthesize(20_000, 11)
+			tc.tamper(ops, st)
+			results, err := Check(ops, st, All()...)
+			require.NoError(t, err)
+			var broken []string
+			for _, r := range results {
+				switch {
+				case r.Verdict == Fail && !contains(tc.mayBreak, r.Name):
+					broken = append(broken, r.Name)
+				case r.Verdict == Fail:
+				default:
+					require.Equal(t, Pass, r.Verdict, r.String())
+				}
+			}
+			require.ElementsMatch(t, tc.broken, broken)
+		})
+	}
+}
+
+func hasOK(ops []history.Op, rid string) bool {
+	for _, op := range ops {
+		if op.Type == history.OK && op.F == history.Redeem && op.RedemptionID == rid {
+			return true
+		}
+	}
+	return false
+}
+
+// BenchmarkCheckMillion checks a synthetic history of one million client
+// operations (two million entries) with every invariant. The baseline,
+// measured in the same run, is one pass that only counts each voucher's ok
+// operations in a map — the least any checker must do.
+func BenchmarkCheckMillion(b *testing.B) {
+	ops, st := synthesize(1_000_000, 1)
+	var baseline, check time.Duration
+	for b.Loop() {
+		start := time.Now()
+		counts := map[string]int{}
+		for i := range ops {
+			if ops[i].Type == history.OK {
+				counts[ops[i].Voucher]++
+			}
+		}
+		baseline += time.Since(start)
+
+		start = time.Now()
+		results, err := Check(ops, st, All()...)
+		check += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Verdict != Pass {
+				b.Fatalf("%s", r)
+			}
+		}
+	}
+	b.ReportMetric(check.Seconds()/float64(b.N), "s/check")
+	b.ReportMetric(baseline.Seconds()/float64(b.N), "s/baseline")
+	b.ReportMetric(float64(check)/float64(baseline), "x-baseline")
+	b.ReportMetric(float64(len(ops)), "entries")
+}
