@@ -1,0 +1,33 @@
+package weights
+
+import "math/rand/v2"
+
+// Choose returns the index of the record a weighted set answers with, the way
+// Route53 chooses: each record is picked with probability weight/total, a
+// record of weight 0 is never picked while another weight is positive, and
+// when every weight is 0 the records are picked with equal probability.
+// Negative weights count as 0. It draws exactly one number from r, so a
+// seeded r makes the sequence of choices reproducible. It panics on an
+// empty slice, as there is nothing to choose from.
+func Choose(r *rand.Rand, weights []int64) int {
+	var total int64
+	for _, w := range weights {
+		if w > 0 {
+			total += w
+		}
+	}
+	if total == 0 {
+		return r.IntN(len(weights))
+	}
+	x := r.Int64N(total)
+	for i, w := range weights {
+		if w <= 0 {
+			continue
+		}
+		if x < w {
+			return i
+		}
+		x -= w
+	}
+	return len(weights) - 1 // unreachable: x < total
+}
