@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cutover/cutover/couponapi/api"
 	"github.com/cutover/cutover/harness/oracle/state"
@@ -26,20 +27,20 @@ func (c AuditParity) Check(in *Input) Result {
 		return t.result("")
 	}
 	created := make(map[string]int, len(in.State.Redemptions))
-	// rolledBack counts rollback events per redemption, and per rollback id.
-	rolledBack := map[string]int{}
-	byRollbackID := map[string]int{}
+	// rollbackEvents lists the rollback id of every rollback event, per
+	// redemption.
+	rollbackEvents := map[string][]string{}
 	for _, e := range in.State.Events {
 		switch e.Type {
 		case api.EventRedemptionCreated:
 			created[e.RedemptionID]++
 		case api.EventRedemptionRolledBack:
-			rolledBack[e.RedemptionID]++
-			if e.RollbackID != "" {
-				byRollbackID[e.RollbackID]++
-			}
+			rollbackEvents[e.RedemptionID] = append(rollbackEvents[e.RedemptionID], e.RollbackID)
 		}
 	}
+	// Derived rollbacks know only a redemption's last rollback: more
+	// rollback events than that are rollback_once's to judge, not ours.
+	_, derived := in.State.Derived[state.Rollbacks]
 	for _, r := range in.State.Redemptions {
 		t.res.Checked++
 		switch n := created[r.ID]; {
@@ -50,16 +51,8 @@ func (c AuditParity) Check(in *Input) Result {
 		}
 		rbs := in.rollbacksByRedemption[r.ID]
 		t.res.Checked += int64(len(rbs))
-		if n := rolledBack[r.ID]; n != len(rbs) {
-			t.violate(r.Voucher, fmt.Sprintf("redemption %s on %s: %d rollbacks committed but %d %s events", r.ID, r.Voucher, len(rbs), n, api.EventRedemptionRolledBack), in.ops(in.rollbacksByTarget[r.ID])...)
-			continue
-		}
-		for _, p := range rbs {
-			rb := in.State.Rollbacks[p]
-			if rb.ID != "" && byRollbackID[rb.ID] != 1 {
-				t.violate(r.Voucher, fmt.Sprintf("rollback %s of redemption %s has %d %s events", rb.ID, r.ID, byRollbackID[rb.ID], api.EventRedemptionRolledBack), in.ops(in.rollbacksByTarget[r.ID])...)
-				break
-			}
+		if msg := rollbackParity(r, in.State.Rollbacks, rbs, rollbackEvents[r.ID], derived); msg != "" {
+			t.violate(r.Voucher, msg, in.ops(in.rollbacksByTarget[r.ID])...)
 		}
 	}
 	// Events about redemptions that were never committed.
@@ -75,4 +68,33 @@ func (c AuditParity) Check(in *Input) Result {
 		t.violate(e.Voucher, fmt.Sprintf("event %s (%s) names redemption %q, which is not in the final state", e.ID, e.Type, e.RedemptionID))
 	}
 	return t.result("no committed redemption")
+}
+
+// rollbackParity compares the committed rollbacks of redemption r
+// (positions rbs in all) with the rollback ids of its rollback events, and
+// says what is wrong ("" when nothing is).
+func rollbackParity(r state.Redemption, all []state.Rollback, rbs []int32, events []string, derived bool) string {
+	what := api.EventRedemptionRolledBack
+	switch {
+	case len(rbs) == 0 && len(events) > 0:
+		return fmt.Sprintf("redemption %s on %s is not rolled back but has %d %s events", r.ID, r.Voucher, len(events), what)
+	case len(rbs) > 0 && len(events) == 0:
+		return fmt.Sprintf("redemption %s on %s was rolled back but has no %s event", r.ID, r.Voucher, what)
+	}
+	count := map[string]int{}
+	for _, id := range events {
+		count[id]++
+		if id != "" && count[id] > 1 {
+			return fmt.Sprintf("rollback %s of redemption %s has %d %s events", id, r.ID, count[id], what)
+		}
+	}
+	for _, p := range rbs {
+		if id := all[p].ID; id != "" && count[id] == 0 {
+			return fmt.Sprintf("rollback %s of redemption %s has no %s event (events name %s)", id, r.ID, what, strings.Join(events, ", "))
+		}
+	}
+	if !derived && len(events) != len(rbs) {
+		return fmt.Sprintf("redemption %s on %s: %d rollbacks committed but %d %s events", r.ID, r.Voucher, len(rbs), len(events), what)
+	}
+	return ""
 }

@@ -149,7 +149,7 @@ func All() []Checker {
 		GiftCardConservation{},
 		RollbackOnce{},
 		AuditParity{},
-		CacheCoherence{},
+		CacheCoherence{Grace: DefaultCacheGrace},
 	}
 }
 
