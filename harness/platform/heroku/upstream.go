@@ -1,0 +1,304 @@
+package heroku
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// connPool holds the router's connections to one dyno process. Router 2.0
+// keeps idle connections for reuse and closes them quietly after 90 s; the
+// legacy router closes each connection after its request.
+type connPool struct {
+	addr        string
+	keepAlive   bool
+	idleTimeout time.Duration
+	maxIdle     int
+
+	mu     sync.Mutex
+	idle   []*pconn
+	active map[*pconn]struct{}
+	closed bool
+}
+
+func newConnPool(addr string, keepAlive bool, idleTimeout time.Duration) *connPool {
+	return &connPool{
+		addr:        addr,
+		keepAlive:   keepAlive,
+		idleTimeout: idleTimeout,
+		maxIdle:     256,
+		active:      map[*pconn]struct{}{},
+	}
+}
+
+// pconn is one router-to-dyno connection.
+type pconn struct {
+	pool *connPool
+	conn net.Conn
+	cr   *countingReader
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	// idleTimer closes the connection when it has been idle too long.
+	idleTimer *time.Timer
+	reused    bool
+}
+
+type countingReader struct {
+	r net.Conn
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// connectError is a failed connection attempt to a dyno: refused (H21) or
+// not established in time (H19).
+type connectError struct {
+	timeout bool
+	err     error
+}
+
+func (e *connectError) Error() string { return "connect: " + e.err.Error() }
+func (e *connectError) Unwrap() error { return e.err }
+
+var errPoolClosed = errors.New("dyno connection pool closed")
+
+// get returns an idle connection or dials a new one within timeout.
+func (p *connPool) get(ctx context.Context, timeout time.Duration) (*pconn, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, &connectError{err: errPoolClosed}
+	}
+	for len(p.idle) > 0 {
+		pc := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if pc.idleTimer != nil && !pc.idleTimer.Stop() {
+			continue // its idle close is running
+		}
+		p.active[pc] = struct{}{}
+		p.mu.Unlock()
+		pc.reused = true
+		return pc, nil
+	}
+	p.mu.Unlock()
+
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		var ne net.Error
+		timedOut := errors.As(err, &ne) && ne.Timeout()
+		if errors.Is(err, context.DeadlineExceeded) {
+			timedOut = true
+		}
+		return nil, &connectError{timeout: timedOut && !errors.Is(err, syscall.ECONNREFUSED), err: err}
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	cr := &countingReader{r: conn}
+	pc := &pconn{pool: p, conn: conn, cr: cr, br: bufio.NewReaderSize(cr, 4096), bw: bufio.NewWriterSize(conn, 4096)}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = conn.Close()
+		return nil, &connectError{err: errPoolClosed}
+	}
+	p.active[pc] = struct{}{}
+	p.mu.Unlock()
+	return pc, nil
+}
+
+// put returns a connection after a complete exchange.
+func (p *connPool) put(pc *pconn) {
+	_ = pc.conn.SetReadDeadline(time.Time{})
+	p.mu.Lock()
+	delete(p.active, pc)
+	if p.closed || !p.keepAlive || len(p.idle) >= p.maxIdle {
+		p.mu.Unlock()
+		_ = pc.conn.Close()
+		return
+	}
+	if pc.idleTimer == nil {
+		pc.idleTimer = time.AfterFunc(p.idleTimeout, func() { p.expire(pc) })
+	} else {
+		pc.idleTimer.Reset(p.idleTimeout)
+	}
+	p.idle = append(p.idle, pc)
+	p.mu.Unlock()
+}
+
+// expire quietly closes a connection idle for too long.
+func (p *connPool) expire(pc *pconn) {
+	p.mu.Lock()
+	for i, c := range p.idle {
+		if c == pc {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	_ = pc.conn.Close()
+}
+
+// discard closes a connection that cannot be reused.
+func (p *connPool) discard(pc *pconn) {
+	p.mu.Lock()
+	delete(p.active, pc)
+	p.mu.Unlock()
+	_ = pc.conn.Close()
+}
+
+// closeIdle closes the idle connections and lets active ones finish, then
+// close; no new connection is made.
+func (p *connPool) closeIdle() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, pc := range idle {
+		if pc.idleTimer != nil {
+			pc.idleTimer.Stop()
+		}
+		_ = pc.conn.Close()
+	}
+}
+
+// sever closes every connection, in-flight ones too (a router node
+// restart); the pool stays usable.
+func (p *connPool) sever() int {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	var active []*pconn
+	for pc := range p.active {
+		active = append(active, pc)
+	}
+	p.mu.Unlock()
+	for _, pc := range idle {
+		if pc.idleTimer != nil {
+			pc.idleTimer.Stop()
+		}
+		_ = pc.conn.Close()
+	}
+	for _, pc := range active {
+		_ = pc.conn.Close()
+	}
+	return len(active)
+}
+
+// exchange is one request forwarded to a dyno on one connection. Its
+// goroutine writes the request and reads the response head; the router's
+// handler either takes the result or abandons the exchange (H12, H27), in
+// which case the goroutine finishes it alone: the dyno is never told.
+type exchange struct {
+	pc  *pconn
+	req *http.Request
+	// stall delays handing over a response the dyno has already sent (R14
+	// swap, a timeout burst); forever (stallForever) holds it until the
+	// handler gives up.
+	stall time.Duration
+
+	written chan struct{} // closed when the whole request was sent
+	result  chan exchangeResult
+	abandon chan struct{} // closed by the handler when it gives up
+}
+
+const stallForever = time.Duration(-1)
+
+type exchangeResult struct {
+	resp *http.Response
+	err  error
+}
+
+func newExchange(pc *pconn, req *http.Request, stall time.Duration) *exchange {
+	return &exchange{
+		pc:      pc,
+		req:     req,
+		stall:   stall,
+		written: make(chan struct{}),
+		result:  make(chan exchangeResult),
+		abandon: make(chan struct{}),
+	}
+}
+
+func (ex *exchange) run() {
+	resp, err := ex.roundTrip()
+	if err == nil && ex.stall != 0 {
+		var wait <-chan time.Time
+		if ex.stall > 0 {
+			t := time.NewTimer(ex.stall)
+			defer t.Stop()
+			wait = t.C
+		}
+		select {
+		case <-wait:
+		case <-ex.abandon:
+		}
+	}
+	select {
+	case ex.result <- exchangeResult{resp: resp, err: err}:
+		return // the handler owns the response and the connection now
+	case <-ex.abandon:
+	}
+	// The client got its answer already; finish the exchange with the dyno
+	// so it completes (and commits) the request undisturbed.
+	if err != nil {
+		ex.pc.pool.discard(ex.pc)
+		return
+	}
+	if _, err := drain(resp); err != nil || resp.Close {
+		ex.pc.pool.discard(ex.pc)
+		return
+	}
+	ex.pc.pool.put(ex.pc)
+}
+
+func (ex *exchange) roundTrip() (*http.Response, error) {
+	pc := ex.pc
+	err := ex.req.Write(pc.bw)
+	if err == nil {
+		err = pc.bw.Flush()
+	}
+	close(ex.written)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := http.ReadResponse(pc.br, ex.req)
+		if err != nil {
+			return nil, err
+		}
+		// Informational responses (100 Continue, 103 Early Hints) are not
+		// the response; the router answers 100-continue itself.
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		return resp, nil
+	}
+}
+
+func drain(resp *http.Response) (int64, error) {
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		m, err := resp.Body.Read(buf)
+		n += int64(m)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+	}
+}
