@@ -1,0 +1,195 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cutover/cutover/harness/report"
+	"github.com/cutover/cutover/harness/report/reporttest"
+)
+
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	t.Skip("no headless Chromium on PATH: install Debian's chromium package (apt-get install chromium) to check the report renders")
+	return ""
+}
+
+// chromium runs headless Chromium on the report with extra arguments.
+func chromium(t *testing.T, bin, page string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+		"--user-data-dir=" + t.TempDir(), "--no-first-run", "--disable-extensions"}
+	cmd := exec.CommandContext(ctx, bin, append(append(base, args...), "file://"+page)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "chromium: %s", stderr.String())
+	return out
+}
+
+var (
+	svgChart = regexp.MustCompile(`(?s)<svg [^>]*class="chart".*?</svg>`)
+	svgPath  = regexp.MustCompile(`<path `)
+)
+
+func TestReportRendersInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser; skipped with -short")
+	}
+	bin := findChromium(t)
+	dir := filepath.Join(t.TempDir(), "rollback-run")
+	s, err := reporttest.Write(dir, reporttest.Options{RunID: "rollback-run", Seed: 11, Noise: 3,
+		RouterTimeouts: true, RollbackOnBreach: true, TargetLatency: &reporttest.LatencyFault{Stage: 2, Extra: 120 * time.Millisecond}})
+	require.NoError(t, err)
+	require.Equal(t, report.Fail, s.Verdict)
+	page := filepath.Join(dir, report.ReportFile)
+
+	html, err := os.ReadFile(page)
+	require.NoError(t, err)
+	for _, ref := range []string{`src="http`, `href="http`, `url(http`, `<script src`, `<link `} {
+		require.NotContains(t, string(html), ref, "the report needs no network")
+	}
+
+	// The DOM after Chromium parsed and laid it out: the charts are there
+	// as inline SVG with real drawing in them.
+	dom := string(chromium(t, bin, page, "--dump-dom"))
+	charts := svgChart.FindAllString(dom, -1)
+	require.Len(t, charts, 4, "timeline, split, errors, p99 per stage")
+	for i, c := range charts {
+		require.Greater(t, len(svgPath.FindAllString(c, -1)), 20, "chart %d has drawing in it", i)
+		require.Contains(t, c, "<text", "chart %d has labels", i)
+	}
+	require.Contains(t, charts[0], "heroku p99")
+	require.Contains(t, charts[0], "rollback")
+	require.Contains(t, charts[0], "fault: router-timeout")
+	require.Contains(t, dom, "FAIL — do not cut over as rehearsed")
+	require.Contains(t, dom, "rolled back")
+
+	// The screenshot: the page is drawn, and the platform colours of the
+	// chart lines are on it.
+	shot := filepath.Join(t.TempDir(), "report.png")
+	if d := os.Getenv("CUTOVER_SCREENSHOT_DIR"); d != "" {
+		shot = filepath.Join(d, "report.png")
+	}
+	chromium(t, bin, page, "--screenshot="+shot, "--window-size=1280,4000")
+	f, err := os.Open(shot)
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	require.Equal(t, image.Pt(1280, 4000), img.Bounds().Size())
+	herokuPurple := color.NRGBA{0x79, 0x58, 0x9f, 0xff}
+	awsOrange := color.NRGBA{0xe6, 0x8a, 0x00, 0xff}
+	require.Greater(t, countNear(img, herokuPurple), 300, "heroku's lines and bars are drawn")
+	require.Greater(t, countNear(img, awsOrange), 300, "aws's lines and bars are drawn")
+}
+
+// countNear counts pixels within a small distance of c.
+func countNear(img image.Image, c color.NRGBA) int {
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			d := abs(int(r>>8)-int(c.R)) + abs(int(g>>8)-int(c.G)) + abs(int(bl>>8)-int(c.B))
+			if d < 24 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func TestReportOfAnInterruptedRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cut-short")
+	s, err := reporttest.Write(dir, reporttest.Options{RunID: "cut-short", Seed: 3, Noise: 3, Interrupt: 2})
+	require.NoError(t, err)
+	require.True(t, s.Incomplete)
+	require.Equal(t, report.Fail, s.Verdict)
+	inc, why, err := report.Incomplete(dir)
+	require.NoError(t, err)
+	require.True(t, inc)
+	require.Contains(t, why, "interrupted")
+
+	html, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err)
+	require.Contains(t, string(html), "This run did not finish.")
+	require.Contains(t, string(html), "INCOMPLETE")
+	require.Contains(t, string(html), "interrupted")
+}
+
+func TestReportOfAPlantedBug(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bug")
+	_, err := reporttest.Write(dir, reporttest.Options{RunID: "bug", Seed: 8, Noise: 8, PlantedBug: true})
+	require.NoError(t, err)
+	html, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err)
+	page := string(html)
+	require.Contains(t, page, "expected to fail")
+	require.Contains(t, page, "no-double-redemption")
+	require.Regexp(t, `<code>op-\d+</code>`, page, "violations name their operations")
+}
+
+func TestRenderNeedsASummary(t *testing.T) {
+	err := report.Render(t.TempDir())
+	require.ErrorContains(t, err, "read summary")
+}
+
+func TestRenderIsRepeatable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "again")
+	_, err := reporttest.Write(dir, reporttest.Options{RunID: "again", Seed: 1, Noise: 1})
+	require.NoError(t, err)
+	first, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err)
+	require.NoError(t, report.Render(dir))
+	second, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err)
+	strip := regexp.MustCompile(`Generated [0-9TZ:-]+`)
+	require.Equal(t, strip.ReplaceAllString(string(first), ""), strip.ReplaceAllString(string(second), ""))
+	require.True(t, strings.HasPrefix(string(first), "<!DOCTYPE html>"))
+}
+
+func BenchmarkRender(b *testing.B) {
+	dir := filepath.Join(b.TempDir(), "bench")
+	s, err := reporttest.Write(dir, reporttest.Options{RunID: "bench", Seed: 1, Noise: 1, Rate: 400})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var requests int64
+	for _, st := range s.Stages {
+		requests += st.Requests
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := report.Render(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(requests)*float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+}
