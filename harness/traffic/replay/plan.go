@@ -1,0 +1,203 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/cutover/cutover/couponapi/api"
+	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/traffic/trace"
+)
+
+// planned is one request as the plan says to send it: remapped, with its
+// intended send time.
+type planned struct {
+	seq       uint64
+	intended  time.Time
+	op        string
+	client    string
+	method    string
+	path      string // may hold trace.RedemptionPlaceholder (a rollback)
+	body      []byte
+	header    http.Header
+	voucher   string
+	customer  string
+	key       string
+	undoes    string
+	amount    int64
+	requestID string
+}
+
+// hopHeaders are not replayed: the transport sets them for the new connection.
+var hopHeaders = []string{"Host", "Content-Length", "Connection", "Keep-Alive", "Transfer-Encoding",
+	"Upgrade", "Proxy-Connection", "Te", "Trailer", api.HeaderRequestID, "X-Vegeta-Seq", "X-Vegeta-Attack"}
+
+// feed reads the stage's slice of the trace and sends the planned requests,
+// in order, until the slice ends; it returns the first bad line's error.
+func (r *Replayer) feed(ctx context.Context, st Stage, start time.Time, plan chan<- *planned) error {
+	from := st.From.Seconds()
+	to := math.Inf(1)
+	if st.To > 0 {
+		to = st.To.Seconds()
+	}
+	speed, copies := st.Multiplier*st.Compress, 1
+	if st.Mode == Amplify {
+		speed, copies = st.Compress, int(st.Multiplier)
+	}
+	keep := 1 / st.Compress
+	for {
+		req, err := st.Trace.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if req.At < from {
+			continue
+		}
+		if req.At >= to {
+			return nil
+		}
+		if keep < 1 && !keepClient(req.Client, keep) {
+			continue
+		}
+		intended := start.Add(time.Duration((req.At - from) / speed * float64(time.Second)))
+		for c := range copies {
+			id := Identity{Run: r.cfg.RunPrefix}
+			if c > 0 {
+				id.Copy = "a" + strconv.Itoa(c) + "-"
+			}
+			p, err := r.plan(req, id, intended)
+			if err != nil {
+				return fmt.Errorf("%s:%d: %w", st.Trace.Name(), st.Trace.Line(), err)
+			}
+			select {
+			case plan <- p:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// keepClient samples virtual clients: a client is kept when its hash falls
+// in the first share of the hash space, the same choice in every stage.
+func keepClient(client string, share float64) bool {
+	h := fnv.New64a()
+	h.Write([]byte(client))
+	// FNV's high bits barely move for names that differ in their last
+	// characters; the splitmix64 finalizer spreads them.
+	x := h.Sum64()
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x) < share*math.MaxUint64
+}
+
+func (r *Replayer) plan(req trace.Request, id Identity, intended time.Time) (*planned, error) {
+	path, body, err := id.remap(req)
+	if err != nil {
+		return nil, err
+	}
+	seq := atomic.AddUint64(&r.seq, 1)
+	p := &planned{
+		seq: seq, intended: intended, op: req.Op, client: id.Client(req.Client),
+		method: req.Method, path: path, body: body,
+		voucher: id.Voucher(req.Voucher), customer: id.Customer(req.Customer),
+		key: id.Key(req.Key), undoes: id.Key(req.Undoes), amount: req.Amount,
+		requestID: uuid.NewSHA1(uuid.NameSpaceURL, []byte(r.cfg.RunPrefix+"#"+strconv.FormatUint(seq, 10))).String(),
+	}
+	h := make(http.Header, len(req.Headers)+3)
+	for k, v := range req.Headers {
+		h[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	if p.key != "" {
+		h.Set(api.HeaderIdempotencyKey, p.key)
+	}
+	if r.cfg.AppID != "" {
+		h.Set(api.HeaderAppID, r.cfg.AppID)
+	}
+	if r.cfg.AppToken != "" {
+		h.Set(api.HeaderAppToken, r.cfg.AppToken)
+	}
+	h.Set(api.HeaderRequestID, p.requestID)
+	p.header = h
+	return p, nil
+}
+
+// tracePacer is a vegeta.Pacer that follows the plan: each hit waits until
+// its request's intended time. It never holds a request back because
+// earlier ones are slow (an open model); when every worker is busy vegeta
+// sends it as soon as one frees, and the client counts it late. It also
+// skips rollbacks whose redeem is known not to have succeeded.
+type tracePacer struct {
+	ctx     context.Context
+	plan    <-chan *planned
+	due     chan<- *planned
+	redeems *redeemBook
+	rec     *recorder
+
+	handed  uint64 // hits handed to vegeta
+	planned int64  // requests of the slice, skipped ones included
+}
+
+var _ vegeta.Pacer = (*tracePacer)(nil)
+
+func (p *tracePacer) String() string { return fmt.Sprintf("Trace{%d planned}", p.planned) }
+
+// Pace implements vegeta.Pacer. vegeta calls it from one goroutine, exactly
+// once before each hit (v12's Attack loop), so each call hands the next
+// planned request to the targeter through the due queue.
+func (p *tracePacer) Pace(time.Duration, uint64) (time.Duration, bool) {
+	for {
+		var next *planned
+		select {
+		case n, ok := <-p.plan:
+			if !ok {
+				return 0, true
+			}
+			next = n
+		case <-p.ctx.Done():
+			return 0, true
+		}
+		p.planned++
+		if next.op == history.Redeem && next.key != "" {
+			p.redeems.planned(next.key)
+		}
+		if next.undoes != "" {
+			if _, ok := p.redeems.usable(next.undoes); !ok {
+				p.rec.skip()
+				continue
+			}
+		}
+		p.due <- next
+		p.handed++
+		return time.Until(next.intended), false
+	}
+}
+
+// Rate implements vegeta.Pacer: the mean planned rate so far.
+func (p *tracePacer) Rate(elapsed time.Duration) float64 {
+	if elapsed <= 0 {
+		return 0
+	}
+	return float64(p.handed) / elapsed.Seconds()
+}

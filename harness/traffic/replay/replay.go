@@ -1,0 +1,292 @@
+// Package replay sends a slice of a trace at a multiple of its recorded rate
+// against the coupon API, the way the rehearsal needs it: each request goes
+// to the address its virtual client resolved through the client DNS model,
+// is sent when the plan says (open model, latency measured from the
+// intended send time), and ends up in a Jepsen-style history and in vegeta's
+// own result encoding. It is built on the vegeta library: a Pacer that
+// follows the trace's timestamps, a Targeter that hands out the planned
+// requests, and vegeta's Attacker with capped workers and connections.
+//
+// One Replayer serves a whole run (its connection pools and the redemptions
+// that later rollbacks need outlive a stage); the run engine calls Replay
+// once per scenario step with a Stage, and gets a Result back.
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/traffic/trace"
+)
+
+// Resolver tells which address a virtual client sends its request to at a
+// given time (the client DNS model: weighted records, TTL caching). It is
+// called concurrently, once per request, with now = the intended send time.
+type Resolver interface {
+	Address(ctx context.Context, client string, now time.Time) (netip.Addr, error)
+}
+
+// FixedAddress is a Resolver that sends every request to one address.
+type FixedAddress netip.Addr
+
+// Address implements Resolver.
+func (a FixedAddress) Address(context.Context, string, time.Time) (netip.Addr, error) {
+	return netip.Addr(a), nil
+}
+
+// HistoryWriter receives the history entries; *history.Writer is one. The
+// replayer calls it from one goroutine at a time; if other goroutines (the
+// nemesis) write the same history, the caller serializes them.
+type HistoryWriter interface {
+	Write(history.Op) error
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxWorkers     = 1024
+	DefaultMaxConnections = 512
+	DefaultTimeout        = 40 * time.Second
+	DefaultLateAfter      = 10 * time.Millisecond
+	DefaultMultiplier     = 6
+	// DefaultRedeemMemory is how many redeems (by idempotency key) the
+	// replayer remembers for later rollbacks; a rollback further away
+	// from its redeem is skipped as if the redeem were not in the replay.
+	DefaultRedeemMemory = 200_000
+)
+
+// Config is what stays the same for every stage of a run.
+type Config struct {
+	// RunPrefix is prepended to voucher codes, customers and idempotency
+	// keys (see Identity); the seed data must be created with the same prefix.
+	RunPrefix string
+	// Resolver picks each request's address; Platforms names the platform
+	// behind each address ("heroku", "aws"). An address missing from the
+	// map is reported under its own text.
+	Resolver  Resolver
+	Platforms map[netip.Addr]string
+	// Port is the service port, the same on every platform.
+	Port int
+	// Host is sent as the Host header (the service's DNS name); empty
+	// sends address:port.
+	Host string
+	// AppID and AppToken, when set, replace the credentials of every
+	// request (recorded traces carry redacted ones).
+	AppID, AppToken string
+	// History receives invoke and completion entries; nil writes none.
+	History HistoryWriter
+	// MaxWorkers caps vegeta's workers (concurrent requests) and
+	// MaxConnections the connections per platform address. Uncapped, a
+	// high rate exhausts file descriptors; capped, requests that find no
+	// free worker are sent late and counted as late.
+	MaxWorkers, MaxConnections int
+	// Timeout bounds one request, body included.
+	Timeout time.Duration
+	// LateAfter is how far behind its intended time a request may be
+	// sent before it counts as late.
+	LateAfter time.Duration
+	// RedeemMemory: see DefaultRedeemMemory.
+	RedeemMemory int
+}
+
+// Mode is how a stage reaches its multiplier.
+type Mode string
+
+const (
+	// Paced sends every request once, at its trace offset divided by the
+	// multiplier: the trace plays M times faster.
+	Paced Mode = "paced"
+	// Amplify keeps the trace's real time and sends each request M times
+	// (M must be a whole number), each copy with its own customers,
+	// idempotency keys and clients, on the same vouchers.
+	Amplify Mode = "amplify"
+)
+
+// Stage is one replay: the slice [From, To) of the trace's offsets, at
+// Multiplier× the recorded rate, starting now.
+type Stage struct {
+	// Name labels the history entries and the vegeta results ("attack").
+	Name string
+	// Trace is read from its current position; lines before From are
+	// skipped and reading stops at the first line at or after To.
+	Trace *trace.Reader
+	// From and To are offsets into the trace; To zero means the end.
+	From, To time.Duration
+	// Multiplier is the load factor (zero means DefaultMultiplier).
+	Multiplier float64
+	// Mode is Paced (the zero value) or Amplify.
+	Mode Mode
+	// Compress, when above 1, maps the slice into 1/Compress of its time
+	// (the --quick mode): only the requests of a 1/Compress share of the
+	// virtual clients are sent, and their offsets are divided by Compress,
+	// so the request rate stays that of the multiplied trace while the
+	// stage lasts Compress times less. Sampling by client keeps each
+	// customer's flow (validate → redeem → retry → rollback) whole; its
+	// gaps shrink by the same factor.
+	Compress float64
+	// Results receives every result in vegeta's gob encoding (readable by
+	// `vegeta report` and `vegeta plot`); nil discards them. A result's
+	// Timestamp is the intended send time and its Latency is measured from
+	// it. Requests the replayer skipped are not in it.
+	Results io.Writer
+}
+
+// Replayer replays stages of traces for one run.
+type Replayer struct {
+	cfg       Config
+	transport *http.Transport
+	redeems   *redeemBook
+	seq       uint64 // requests planned so far in the run, for request ids
+}
+
+// New checks cfg and makes a Replayer; Close it at the end of the run.
+func New(cfg Config) (*Replayer, error) {
+	if cfg.Resolver == nil {
+		return nil, errors.New("replay config: resolver: missing")
+	}
+	if cfg.Port <= 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("replay config: port: %d is not a TCP port", cfg.Port)
+	}
+	if cfg.MaxWorkers <= 0 {
+		cfg.MaxWorkers = DefaultMaxWorkers
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.LateAfter <= 0 {
+		cfg.LateAfter = DefaultLateAfter
+	}
+	if cfg.RedeemMemory <= 0 {
+		cfg.RedeemMemory = DefaultRedeemMemory
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:               nil, // load goes where the resolver says, never through a proxy
+		DialContext:         dialer.DialContext,
+		MaxIdleConnsPerHost: cfg.MaxConnections,
+		MaxConnsPerHost:     cfg.MaxConnections,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &Replayer{cfg: cfg, transport: tr, redeems: newRedeemBook(cfg.RedeemMemory)}, nil
+}
+
+// Close drops the idle connections.
+func (r *Replayer) Close() { r.transport.CloseIdleConnections() }
+
+func (s *Stage) check() error {
+	switch {
+	case s.Trace == nil:
+		return errors.New("stage: trace: missing")
+	case s.From < 0 || (s.To != 0 && s.To <= s.From):
+		return fmt.Errorf("stage %s: slice [%v, %v) is empty or negative", s.Name, s.From, s.To)
+	case s.Multiplier < 0 || math.IsNaN(s.Multiplier) || math.IsInf(s.Multiplier, 0):
+		return fmt.Errorf("stage %s: multiplier: %v is not a positive number", s.Name, s.Multiplier)
+	case s.Compress != 0 && (s.Compress < 1 || math.IsInf(s.Compress, 0) || math.IsNaN(s.Compress)):
+		return fmt.Errorf("stage %s: compress: %v is below 1", s.Name, s.Compress)
+	}
+	if s.Multiplier == 0 {
+		s.Multiplier = DefaultMultiplier
+	}
+	if s.Compress == 0 {
+		s.Compress = 1
+	}
+	switch s.Mode {
+	case "":
+		s.Mode = Paced
+	case Paced:
+	case Amplify:
+		if s.Multiplier != math.Trunc(s.Multiplier) || s.Multiplier > 1000 {
+			return fmt.Errorf("stage %s: multiplier: amplify sends whole copies, %v is not a whole number up to 1000", s.Name, s.Multiplier)
+		}
+	default:
+		return fmt.Errorf("stage %s: mode: unknown %q (want %q or %q)", s.Name, s.Mode, Paced, Amplify)
+	}
+	return nil
+}
+
+// Replay sends the stage's slice and returns its result once every request
+// has completed. When ctx ends first, in-flight requests are abandoned
+// (recorded as info) and Replay returns the result so far with ctx's error.
+// A bad trace line stops the stage with an error naming the line.
+func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
+	if err := st.check(); err != nil {
+		return Result{}, err
+	}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	start := time.Now()
+	rec := newRecorder(st, r.cfg, start)
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		rec.run()
+	}()
+
+	plan := make(chan *planned, 4096)
+	feedErr := make(chan error, 1)
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		feedErr <- r.feed(ctx, st, start, plan)
+		close(plan)
+	}()
+
+	due := make(chan *planned, r.cfg.MaxWorkers+16)
+	cl := &client{cfg: r.cfg, stage: st.Name, ctx: ctx, next: r.transport, redeems: r.redeems, rec: rec}
+	pacer := &tracePacer{ctx: ctx, plan: plan, due: due, redeems: r.redeems, rec: rec}
+	attacker := vegeta.NewAttacker(
+		vegeta.Workers(uint64(min(64, r.cfg.MaxWorkers))),
+		vegeta.MaxWorkers(uint64(r.cfg.MaxWorkers)),
+		vegeta.Client(&http.Client{
+			Transport:     cl,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}),
+		vegeta.MaxBody(0), // the client has read the body already
+	)
+	stop := context.AfterFunc(ctx, func() { attacker.Stop() })
+	for range attacker.Attack(cl.targeter(due), pacer, 0, st.Name) {
+		// Results are recorded by the client with their intended times;
+		// vegeta's own copies are dropped.
+	}
+	stop()
+	cancel()
+	// Requests planned but never handed to a worker (the stage was
+	// stopped): their redeems will not complete.
+	for len(due) > 0 {
+		if p := <-due; p.op == history.Redeem && p.key != "" {
+			r.redeems.done(p.key, "", false)
+		}
+	}
+	<-feedDone
+	rec.close()
+	<-recDone
+
+	res := rec.result(time.Since(start))
+	res.Planned = pacer.planned
+	if err := <-feedErr; err != nil && !errors.Is(err, context.Canceled) {
+		return res, fmt.Errorf("stage %s: %w", st.Name, err)
+	}
+	if rec.err != nil {
+		return res, fmt.Errorf("stage %s: %w", st.Name, rec.err)
+	}
+	if err := parent.Err(); err != nil {
+		res.Incomplete = true
+		return res, err
+	}
+	return res, nil
+}
