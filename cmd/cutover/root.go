@@ -42,7 +42,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newInfraCmd())
+	root.AddCommand(newVersionCmd(), newInfraCmd(), newCompareCmd(), newReportCmd())
 	return root
 }
 

@@ -253,7 +253,7 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	for _, r := range c.Rows {
 		lat := r.LatencyShift
 		if lat == ShiftSlower || lat == ShiftFaster {
-			lat = fmt.Sprintf("%s (p=%.1g, A=%.2f)", lat, r.Latency.P, r.Latency.ProbSlower)
+			lat = fmt.Sprintf("%s (p=%.1g, P(B>A)=%.2f)", lat, r.Latency.P, r.Latency.ProbSlower)
 		}
 		errs := r.ErrorShift
 		if errs == ShiftHigher || errs == ShiftLower {
