@@ -88,6 +88,8 @@ type Target struct {
 
 // Record is a record set as read back from the API.
 type Record struct {
+	// Type is "A" or "AAAA".
+	Type string
 	// SetID is empty for a simple (non-weighted) record.
 	SetID    string
 	Weighted bool
@@ -164,7 +166,7 @@ func (c *Client) Set(ctx context.Context, zoneID, name string, ttl time.Duration
 	out, err := c.api.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
 		HostedZoneId: aws.String(zoneID),
 		ChangeBatch: &types.ChangeBatch{
-			Comment: aws.String("cutover weights " + describeTargets(targets)),
+			Comment: aws.String(truncate("cutover weights "+describeTargets(targets), 256)),
 			Changes: changes,
 		},
 	})
@@ -177,12 +179,27 @@ func (c *Client) Set(ctx context.Context, zoneID, name string, ttl time.Duration
 	return aws.ToString(out.ChangeInfo.Id), nil
 }
 
+// describeTargets writes "heroku=75 aws=25", eliding past eight targets.
 func describeTargets(targets []Target) string {
-	parts := make([]string, len(targets))
+	const shown = 8
+	parts := make([]string, 0, shown+1)
 	for i, t := range targets {
-		parts[i] = fmt.Sprintf("%s=%d", t.SetID, t.Weight)
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(targets)-shown))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d", t.SetID, t.Weight))
 	}
 	return strings.Join(parts, " ")
+}
+
+// truncate cuts s to at most n bytes (Route53 limits a batch comment to
+// 256 characters).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }
 
 // WaitInSync polls GetChange until the change is INSYNC or ctx ends.
@@ -227,7 +244,7 @@ func (c *Client) Read(ctx context.Context, zoneID, name string) ([]Record, error
 			if s.Type != types.RRTypeA && s.Type != types.RRTypeAaaa {
 				continue
 			}
-			r := Record{SetID: aws.ToString(s.SetIdentifier), TTL: time.Duration(aws.ToInt64(s.TTL)) * time.Second}
+			r := Record{Type: string(s.Type), SetID: aws.ToString(s.SetIdentifier), TTL: time.Duration(aws.ToInt64(s.TTL)) * time.Second}
 			if s.Weight != nil {
 				r.Weighted, r.Weight = true, *s.Weight
 			}
