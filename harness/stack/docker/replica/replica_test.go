@@ -1,0 +1,267 @@
+package replica_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/harness/stack"
+	"github.com/cutover/cutover/harness/stack/docker/dockertest"
+	"github.com/cutover/cutover/harness/stack/docker/engine"
+	"github.com/cutover/cutover/harness/stack/docker/replica"
+)
+
+func TestRewriteAddrs(t *testing.T) {
+	addrs := map[string]string{
+		"127.0.0.1:5432":  "postgres:5432",
+		"127.0.0.1:54321": "toxiproxy:20000",
+		"127.0.0.1:6379":  "redis:6379",
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"postgres://u:p@127.0.0.1:5432/db?sslmode=disable", "postgres://u:p@postgres:5432/db?sslmode=disable"},
+		{"postgres://u:p@127.0.0.1:54321/db", "postgres://u:p@toxiproxy:20000/db"},
+		{"redis://127.0.0.1:6379/0", "redis://redis:6379/0"},
+		{"127.0.0.1:63790", "127.0.0.1:63790"},    // runs on into digits
+		{"227.0.0.1:6379", "227.0.0.1:6379"},      // starts inside a longer address
+		{"10.127.0.0.1:6379", "10.127.0.0.1:6379"}, // likewise
+		{"a=127.0.0.1:6379,b=127.0.0.1:5432", "a=redis:6379,b=postgres:5432"},
+		{"no addresses here", "no addresses here"},
+		{"", ""},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			require.Equal(t, tc.want, replica.RewriteAddrs(tc.in, addrs))
+		})
+	}
+}
+
+func FuzzRewriteAddrs(f *testing.F) {
+	f.Add("postgres://u:p@127.0.0.1:5432/db", "127.0.0.1:5432", "postgres:5432")
+	f.Add("127.0.0.1:54321", "127.0.0.1:5432", "x:1")
+	f.Fuzz(func(t *testing.T, s, from, to string) {
+		got := replica.RewriteAddrs(s, map[string]string{from: to})
+		if from == "" || !strings.Contains(s, from) {
+			if got != s {
+				t.Fatalf("rewrote %q to %q without %q in it", s, got, from)
+			}
+		}
+		if from != "" && from == to && got != s {
+			t.Fatalf("identity mapping changed %q to %q", s, got)
+		}
+	})
+}
+
+// output collects an instance's lines.
+type output struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (o *output) add(stream, line string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lines = append(o.lines, stream+": "+line)
+}
+
+func (o *output) text() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return strings.Join(o.lines, "\n")
+}
+
+type fixture struct {
+	runner *replica.Runner
+	image  string
+	run    string
+	t      *testing.T
+}
+
+func newFixture(t *testing.T, memoryLimit int64) *fixture {
+	cli := dockertest.Engine(t)
+	img := dockertest.ProbeImage(t, cli)
+	run := fmt.Sprintf("rt%d", time.Now().UnixNano()%1_000_000_000)
+	r := replica.New(cli, replica.Options{
+		Run:          run,
+		NetworkAddrs: map[string]string{"127.0.0.1:5432": "postgres:5432"},
+		MemoryLimit:  memoryLimit,
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		require.NoError(t, r.Close(ctx))
+		left, err := engine.List(ctx, cli, run)
+		require.NoError(t, err)
+		require.Empty(t, left, "replica containers left behind")
+	})
+	return &fixture{runner: r, image: img, run: run, t: t}
+}
+
+func (f *fixture) start(ctx context.Context, name string, env map[string]string, out *output) *replica.Instance {
+	f.t.Helper()
+	port, err := stack.FreePort("127.0.0.1")
+	require.NoError(f.t, err)
+	cfg := platform.InstanceConfig{Name: name, Addr: fmt.Sprintf("127.0.0.1:%d", port), Env: env}
+	if out != nil {
+		cfg.Output = out.add
+	}
+	inst, err := f.runner.Start(ctx, platform.ServiceSpec{Name: "probe", Image: f.image}, cfg)
+	require.NoError(f.t, err)
+	require.NoError(f.t, platform.WaitListening(ctx, inst))
+	ri := inst.(*replica.Instance)
+	require.Eventually(f.t, func() bool { _, err := get(ctx, ri, "/healthz"); return err == nil }, 20*time.Second, 20*time.Millisecond)
+	return ri
+}
+
+func get(ctx context.Context, inst *replica.Instance, path string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+inst.Addr()+path, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return string(b), err
+}
+
+func waitDone(t *testing.T, inst *replica.Instance) {
+	t.Helper()
+	select {
+	case <-inst.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("instance did not exit")
+	}
+}
+
+func TestInstanceLifecycle(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	t.Run("env, port and output", func(t *testing.T) {
+		out := &output{}
+		inst := f.start(ctx, "web.1", map[string]string{"DATABASE_URL": "postgres://u:p@127.0.0.1:5432/db"}, out)
+		got, err := get(ctx, inst, "/env?k=DATABASE_URL")
+		require.NoError(t, err)
+		require.Equal(t, "postgres://u:p@postgres:5432/db", got, "host address rewritten to the network's")
+		_, port, _ := strings.Cut(inst.Addr(), ":")
+		got, err = get(ctx, inst, "/env?k=PORT")
+		require.NoError(t, err)
+		require.Equal(t, port, got)
+		require.Positive(t, inst.PID())
+		require.Eventually(t, func() bool { return strings.Contains(out.text(), "stdout: probe: listening on :"+port) }, 10*time.Second, 20*time.Millisecond)
+		require.NoError(t, inst.Kill())
+		waitDone(t, inst)
+	})
+
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		act      func(inst *replica.Instance) error
+		wantCode int
+	}{
+		{"SIGTERM kills an ungraceful service: 143", nil, func(i *replica.Instance) error { return i.Signal(syscall.SIGTERM) }, 143},
+		{"SIGTERM stops a graceful service: 0", map[string]string{"GRACEFUL": "1"}, func(i *replica.Instance) error { return i.Signal(syscall.SIGTERM) }, 0},
+		{"Kill: 137", nil, func(i *replica.Instance) error { return i.Kill() }, 137},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inst := f.start(ctx, "web.2", tc.env, nil)
+			require.Equal(t, -1, inst.ExitCode())
+			require.NoError(t, tc.act(inst))
+			waitDone(t, inst)
+			require.Equal(t, tc.wantCode, inst.ExitCode())
+			require.False(t, inst.OOMKilled())
+			require.NoError(t, inst.Kill(), "killing an exited instance is not an error")
+			require.Error(t, inst.Signal(syscall.SIGTERM))
+		})
+	}
+
+	t.Run("platform.Stop escalates to SIGKILL after the grace", func(t *testing.T) {
+		inst := f.start(ctx, "web.3", map[string]string{"IGNORE_TERM": "1"}, nil)
+		forced, err := platform.Stop(ctx, inst, 300*time.Millisecond)
+		require.NoError(t, err)
+		require.True(t, forced, "exit %d", inst.ExitCode())
+		require.Equal(t, 137, inst.ExitCode())
+	})
+
+	t.Run("SIGTERM to a paused instance is delivered once Docker thaws it", func(t *testing.T) {
+		inst := f.start(ctx, "web.6", nil, nil)
+		require.NoError(t, inst.Pause(ctx))
+		forced, err := platform.Stop(ctx, inst, 5*time.Second)
+		require.NoError(t, err)
+		require.False(t, forced)
+		require.Equal(t, 143, inst.ExitCode())
+	})
+
+	t.Run("pause freezes, unpause thaws", func(t *testing.T) {
+		inst := f.start(ctx, "web.4", nil, nil)
+		require.NoError(t, inst.Pause(ctx))
+		_, err := get(ctx, inst, "/healthz")
+		require.Error(t, err, "a paused container answers nothing")
+		require.NoError(t, inst.Unpause(ctx))
+		got, err := get(ctx, inst, "/healthz")
+		require.NoError(t, err)
+		require.Equal(t, "ok\n", got)
+		require.NoError(t, inst.Kill())
+		waitDone(t, inst)
+	})
+
+	t.Run("RSS grows with allocations", func(t *testing.T) {
+		inst := f.start(ctx, "web.5", nil, nil)
+		before, err := inst.RSS()
+		require.NoError(t, err)
+		require.Positive(t, before)
+		_, err = get(ctx, inst, "/alloc?mb=64")
+		require.NoError(t, err)
+		after, err := inst.RSS()
+		require.NoError(t, err)
+		require.Greater(t, after-before, int64(50<<20), "RSS %d -> %d", before, after)
+		require.NoError(t, inst.Kill())
+		waitDone(t, inst)
+		_, err = inst.RSS()
+		require.Error(t, err)
+	})
+}
+
+func TestMemoryLimitIsARealOOMKill(t *testing.T) {
+	f := newFixture(t, 48<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	t.Run("runner limit", func(t *testing.T) {
+		inst := f.start(ctx, "web.1", nil, nil)
+		st, err := inst.Container().State(ctx)
+		require.NoError(t, err)
+		require.Equal(t, int64(48<<20), st.MemoryLimit)
+		_, _ = get(ctx, inst, "/alloc?mb=128") // the answer never comes
+		waitDone(t, inst)
+		require.True(t, inst.OOMKilled(), "exit %d", inst.ExitCode())
+		require.Equal(t, 137, inst.ExitCode())
+	})
+
+	t.Run("limit lowered on a running instance", func(t *testing.T) {
+		inst := f.start(ctx, "web.2", nil, nil)
+		require.NoError(t, inst.LimitMemory(ctx, 0), "lift the runner's limit")
+		_, err := get(ctx, inst, "/alloc?mb=64")
+		require.NoError(t, err, "64 MiB fit once the limit is lifted")
+		require.NoError(t, inst.LimitMemory(ctx, 96<<20))
+		_, _ = get(ctx, inst, "/alloc?mb=64")
+		waitDone(t, inst)
+		require.True(t, inst.OOMKilled())
+	})
+}
