@@ -30,8 +30,8 @@ func TestRewriteAddrs(t *testing.T) {
 		{"postgres://u:p@127.0.0.1:5432/db?sslmode=disable", "postgres://u:p@postgres:5432/db?sslmode=disable"},
 		{"postgres://u:p@127.0.0.1:54321/db", "postgres://u:p@toxiproxy:20000/db"},
 		{"redis://127.0.0.1:6379/0", "redis://redis:6379/0"},
-		{"127.0.0.1:63790", "127.0.0.1:63790"},    // runs on into digits
-		{"227.0.0.1:6379", "227.0.0.1:6379"},      // starts inside a longer address
+		{"127.0.0.1:63790", "127.0.0.1:63790"},     // runs on into digits
+		{"227.0.0.1:6379", "227.0.0.1:6379"},       // starts inside a longer address
 		{"10.127.0.0.1:6379", "10.127.0.0.1:6379"}, // likewise
 		{"a=127.0.0.1:6379,b=127.0.0.1:5432", "a=redis:6379,b=postgres:5432"},
 		{"no addresses here", "no addresses here"},
