@@ -45,9 +45,9 @@ func (c AuditParity) Check(in *Input) Result {
 		t.res.Checked++
 		switch n := created[r.ID]; {
 		case n == 0:
-			t.violate(r.Voucher, fmt.Sprintf("redemption %s on %s has no %s event", r.ID, r.Voucher, api.EventRedemptionCreated), in.redeemOpsFor(r.Voucher, r.ID)...)
+			t.violate(r.Voucher, fmt.Sprintf("redemption %s on %s has no %s event", r.ID, r.Voucher, api.EventRedemptionCreated), in.opsFor(r)...)
 		case n > 1:
-			t.violate(r.Voucher, fmt.Sprintf("redemption %s on %s has %d %s events", r.ID, r.Voucher, n, api.EventRedemptionCreated), in.redeemOpsFor(r.Voucher, r.ID)...)
+			t.violate(r.Voucher, fmt.Sprintf("redemption %s on %s has %d %s events", r.ID, r.Voucher, n, api.EventRedemptionCreated), in.opsFor(r)...)
 		}
 		rbs := in.rollbacksByRedemption[r.ID]
 		t.res.Checked += int64(len(rbs))

@@ -34,18 +34,7 @@ func (c CacheCoherence) Check(in *Input) Result {
 	if !okV || !okR {
 		return t.result("")
 	}
-	if ok, _ := in.State.Has(state.Validations); ok {
-		for _, val := range in.State.Validations {
-			v, known := in.voucher(val.Voucher)
-			if !known || !in.exhausted(v) {
-				continue
-			}
-			t.res.Checked++
-			if val.Valid {
-				t.violate(v.Code, fmt.Sprintf("after the drain, %s called %s valid at %s, but it is exhausted (%s)", val.Target, v.Code, val.At.Format(time.RFC3339Nano), describeExhausted(v)))
-			}
-		}
-	}
+	// History validates first: their examples carry operation ids.
 	for _, code := range in.historyVouchers {
 		v, known := in.voucher(code)
 		if !known || !in.exhausted(v) || len(in.validatesBy[code]) == 0 {
@@ -65,6 +54,18 @@ func (c CacheCoherence) Check(in *Input) Result {
 			t.res.Checked++
 			if valid {
 				t.violate(code, fmt.Sprintf("validate called %s valid, sent after its last write settled at %s, but it is exhausted (%s)", code, settled.Format(time.RFC3339Nano), describeExhausted(v)), o)
+			}
+		}
+	}
+	if ok, _ := in.State.Has(state.Validations); ok {
+		for _, val := range in.State.Validations {
+			v, known := in.voucher(val.Voucher)
+			if !known || !in.exhausted(v) {
+				continue
+			}
+			t.res.Checked++
+			if val.Valid {
+				t.violate(v.Code, fmt.Sprintf("after the drain, %s called %s valid at %s, but it is exhausted (%s)", val.Target, v.Code, val.At.Format(time.RFC3339Nano), describeExhausted(v)))
 			}
 		}
 	}

@@ -248,15 +248,18 @@ func (in *Input) ops(pos []int32) []*Operation {
 	return out
 }
 
-// redeemOpsFor returns the ok redeems that returned redemption id, for
-// examples (nil when none did).
-func (in *Input) redeemOpsFor(voucher, id string) []*Operation {
+// opsFor returns the redeems behind redemption r, for examples: the ok
+// redeems that returned its id, or else the redeems that sent its key.
+func (in *Input) opsFor(r state.Redemption) []*Operation {
 	var out []*Operation
-	for _, p := range in.redeemsByVoucher[voucher] {
+	for _, p := range in.redeemsByVoucher[r.Voucher] {
 		o := &in.Ops[p]
-		if o.Type() == history.OK && o.RedemptionID() == id {
+		if o.Type() == history.OK && o.RedemptionID() == r.ID {
 			out = append(out, o)
 		}
+	}
+	if len(out) == 0 && r.IdempotencyKey != "" {
+		out = in.ops(in.redeemsByKey[r.IdempotencyKey])
 	}
 	return out
 }
@@ -270,17 +273,25 @@ func (in *Input) voucher(code string) (state.Voucher, bool) {
 	return in.State.Vouchers[i], true
 }
 
-// FaultBefore names the most recent fault entry at or before t, with its
-// target when it has one ("" when none).
+// FaultBefore describes the most recent fault entry at or before t ("" when
+// none): its name, kind and phase when recorded, target and time.
 func (in *Input) FaultBefore(t time.Time) string {
 	i := sort.Search(len(in.Faults), func(i int) bool { return in.Faults[i].Time.After(t) })
 	if i == 0 {
 		return ""
 	}
 	f := in.Faults[i-1]
-	s := fmt.Sprintf("%s %s at %s", f.F, f.Type, f.Time.Format(time.RFC3339Nano))
-	if target := f.Value["target"]; target != "" {
-		s = fmt.Sprintf("%s %s on %s at %s", f.F, f.Type, target, f.Time.Format(time.RFC3339Nano))
+	s := f.F
+	if kind := f.Value["kind"]; kind != "" && kind != f.F {
+		s += " (" + kind + ")"
 	}
-	return s
+	if phase := f.Value["phase"]; phase != "" {
+		s += " " + phase
+	} else {
+		s += " " + string(f.Type)
+	}
+	if target := f.Value["target"]; target != "" {
+		s += " on " + target
+	}
+	return s + " at " + f.Time.Format(time.RFC3339Nano)
 }

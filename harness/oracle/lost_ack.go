@@ -22,7 +22,12 @@ func (c NoLostAck) Check(in *Input) Result {
 	if !t.need(state.Redemptions) {
 		return t.result("")
 	}
+	// Derived rollbacks know only a redemption's last rollback id, so a
+	// rollback id is only looked up when the state lists rollbacks.
 	haveRollbacks, _ := in.State.Has(state.Rollbacks)
+	if _, derived := in.State.Derived[state.Rollbacks]; derived {
+		haveRollbacks = false
+	}
 	for i := range in.Ops {
 		o := &in.Ops[i]
 		if o.Type() != history.OK {
@@ -57,7 +62,7 @@ func (c NoLostAck) Check(in *Input) Result {
 }
 
 // hasRollback tells whether the final state holds rollback rbID of
-// redemption id. Rollbacks without ids (derived ones) match any id.
+// redemption id. Rollbacks without ids match any id.
 func (in *Input) hasRollback(id, rbID string) bool {
 	for _, p := range in.rollbacksByRedemption[id] {
 		if got := in.State.Rollbacks[p].ID; got == rbID || got == "" {

@@ -53,6 +53,29 @@ func TestNoLostAck(t *testing.T) {
 			verdict: Pass,
 		},
 		{
+			name: "listed rollbacks: the acknowledged rollback is not among them",
+			calls: []call{
+				redeem("a", OK, 0, 10, "V", "k1", "r1"),
+				rollback("c", OK, 20, 30, "V", "r1", "rb1"),
+			},
+			state:      full(v, []state.Redemption{rolledBack(red("r1", "V", "k1", 5), "rb2")}),
+			verdict:    Fail,
+			violations: 1,
+		},
+		{
+			name: "derived rollbacks know only the last rollback id",
+			calls: []call{
+				redeem("a", OK, 0, 10, "V", "k1", "r1"),
+				rollback("c", OK, 20, 30, "V", "r1", "rb1"),
+			},
+			state: func() *state.State {
+				st := full(v, []state.Redemption{rolledBack(red("r1", "V", "k1", 5), "rb2")})
+				st.DeriveRollbacks()
+				return st
+			}(),
+			verdict: Pass,
+		},
+		{
 			name:    "nothing acknowledged",
 			calls:   []call{redeem("a", Failed, 0, 10, "V", "k1", "")},
 			state:   full(v, nil),

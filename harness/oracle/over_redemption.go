@@ -37,18 +37,16 @@ func (c NoOverRedemption) Check(in *Input) Result {
 		}
 		if haveRedemptions {
 			var active int64
-			var ids []string
+			var ops []*Operation
 			for _, p := range in.redemptionsByVoucher[v.Code] {
 				if r := in.State.Redemptions[p]; !r.RolledBack {
 					active++
-					ids = append(ids, r.ID)
+					if active > q || len(ops) < 10 {
+						ops = append(ops, in.opsFor(r)...)
+					}
 				}
 			}
 			if active > q {
-				var ops []*Operation
-				for _, id := range ids {
-					ops = append(ops, in.redeemOpsFor(v.Code, id)...)
-				}
 				t.violate(v.Code, fmt.Sprintf("voucher %s (quantity %d): %d redemptions committed and not rolled back in the final state", v.Code, q, active), ops...)
 				continue
 			}
