@@ -48,6 +48,9 @@ type Spec struct {
 	Kind   string
 	Target string
 	Params map[string]string
+	// Duration is how long the fault lasts (zero: one-shot, or until
+	// healed). Faults that run on the platform's own timer use it.
+	Duration time.Duration
 }
 
 // kind describes one fault kind for the catalogue.
@@ -55,7 +58,7 @@ type kind struct {
 	name   string
 	about  string
 	params []string
-	build  func(p params, target string) (Fault, error)
+	build  func(p params, target string, dur time.Duration) (Fault, error)
 }
 
 // catalogue lists every fault kind. It is a function so the catalogue is
@@ -67,7 +70,7 @@ func catalogue() []kind {
 		{"dyno-crash", "kill one dyno abruptly; Heroku restarts it (immediately the first time, then after cool-offs)", nil, newDynoCrash},
 		{"app-crash", "crash every dyno: the router answers H10 until they are back", nil, newAppCrash},
 		{"dyno-cycle", "cycle dynos now (SIGTERM, SIGKILL after the grace), as the daily restart does", nil, newDynoCycle},
-		{"memory-leak", "make one dyno's memory grow (R14, then R15 and a kill)", []string{"mb_per_s", "to_mb"}, newMemoryLeak},
+		{"memory-leak", "make one dyno's measured memory grow (R14 over the quota, then R15 and a kill)", []string{"mb_per_s", "to_mb"}, newMemoryLeak},
 		{"maintenance", "maintenance mode: the router answers H80 with the maintenance page", nil, newMaintenance},
 		{"router-restart", "restart the router node: in-flight requests are cut (H13/H18 burst)", nil, newRouterRestart},
 		{"flaky-router", "the router fails a share of requests at random while the status page says all green", []string{"rate", "code"}, newFlakyRouter},
@@ -121,7 +124,7 @@ func New(s Spec) (Fault, error) {
 				return nil, &ParamError{Param: n, Msg: fmt.Sprintf("fault %s has no parameter %q (it takes %v)", s.Kind, n, k.params)}
 			}
 		}
-		return k.build(params(s.Params), s.Target)
+		return k.build(params(s.Params), s.Target, s.Duration)
 	}
 	var names []string
 	for _, k := range catalogue() {

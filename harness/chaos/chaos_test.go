@@ -3,8 +3,11 @@ package chaos_test
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/cutover/cutover/harness/chaos"
 	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/platform/heroku"
 	"github.com/cutover/cutover/harness/stack"
 	"github.com/cutover/cutover/harness/stack/stacktest"
 )
@@ -184,4 +188,43 @@ func TestNemesisTimeline(t *testing.T) {
 		require.Equal(t, history.Nemesis, op.Process)
 	}
 	require.Error(t, n.Heal(ctx, "nope"))
+}
+
+func TestHerokuFaultsReachTheRouter(t *testing.T) {
+	ctx := context.Background()
+	app, err := heroku.New(heroku.Options{Addr: "127.0.0.2:0", Seed: 1})
+	require.NoError(t, err)
+	defer app.Close(ctx)
+	env := &chaos.Env{Heroku: app, Rand: rand.New(rand.NewPCG(1, 2))}
+
+	get := func() (int, string) {
+		resp, err := http.Get("http://" + app.Endpoint() + "/healthz")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	before, _ := get() // no release yet: the router answers by itself
+	m := mustNew(t, chaos.Spec{Kind: "maintenance"})
+	require.NoError(t, m.Start(ctx, env))
+	code, body := get()
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, strings.ToLower(body), "maintenance")
+	require.NoError(t, m.(chaos.Healer).Heal(ctx, env))
+	after, _ := get()
+	require.Equal(t, before, after)
+
+	for _, spec := range []chaos.Spec{
+		{Kind: "flaky-router", Params: map[string]string{"rate": "0.5", "code": "H13"}, Duration: time.Second},
+		{Kind: "router-timeout-burst", Params: map[string]string{"share": "0.2"}},
+		{Kind: "router-restart"},
+	} {
+		f := mustNew(t, spec)
+		require.NoError(t, f.Start(ctx, env), spec.Kind)
+		if h, ok := f.(chaos.Healer); ok {
+			require.NoError(t, h.Heal(ctx, env), spec.Kind)
+		}
+	}
+	// Dyno faults need a running dyno: none here, so they say so.
+	require.ErrorContains(t, mustNew(t, chaos.Spec{Kind: "dyno-crash"}).Start(ctx, env), "no running replica")
 }

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // postgresCrash kills the database server; healing starts it again on the
@@ -12,7 +13,9 @@ type postgresCrash struct{}
 
 var _ Healer = postgresCrash{}
 
-func newPostgresCrash(p params, target string) (Fault, error) { return postgresCrash{}, nil }
+func newPostgresCrash(p params, target string, dur time.Duration) (Fault, error) {
+	return postgresCrash{}, nil
+}
 
 func (postgresCrash) Start(ctx context.Context, env *Env) error {
 	if env.Stack == nil {
@@ -30,7 +33,9 @@ type postgresReadOnly struct{}
 
 var _ Healer = postgresReadOnly{}
 
-func newPostgresReadOnly(p params, target string) (Fault, error) { return postgresReadOnly{}, nil }
+func newPostgresReadOnly(p params, target string, dur time.Duration) (Fault, error) {
+	return postgresReadOnly{}, nil
+}
 
 func (postgresReadOnly) Start(ctx context.Context, env *Env) error {
 	if env.Stack == nil {
@@ -46,7 +51,9 @@ func (postgresReadOnly) Heal(ctx context.Context, env *Env) error {
 // redisFlush drops every key (one-shot).
 type redisFlush struct{}
 
-func newRedisFlush(p params, target string) (Fault, error) { return redisFlush{}, nil }
+func newRedisFlush(p params, target string, dur time.Duration) (Fault, error) {
+	return redisFlush{}, nil
+}
 
 func (redisFlush) Start(ctx context.Context, env *Env) error {
 	if env.Stack == nil {
@@ -58,7 +65,9 @@ func (redisFlush) Start(ctx context.Context, env *Env) error {
 // redisRestart restarts the cache empty (one-shot).
 type redisRestart struct{}
 
-func newRedisRestart(p params, target string) (Fault, error) { return redisRestart{}, nil }
+func newRedisRestart(p params, target string, dur time.Duration) (Fault, error) {
+	return redisRestart{}, nil
+}
 
 func (redisRestart) Start(ctx context.Context, env *Env) error {
 	if env.Stack == nil {

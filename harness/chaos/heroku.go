@@ -3,28 +3,27 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cutover/cutover/harness/platform"
 )
 
 // herokuApp is what the Heroku faults need from the simulated app
-// (harness/platform/heroku implements it).
+// (harness/platform/heroku.App implements it).
 type herokuApp interface {
 	platform.Platform
-	platform.ReplicaKiller
-	platform.Restarter
 	SetMaintenance(on bool)
-	// SetTimeoutBurst holds a share of requests past the router's 30 s
-	// window (0 ends the burst); the dyno still completes them.
-	SetTimeoutBurst(share float64)
-	CrashAll(ctx context.Context) error
-	// LeakMemory makes a dyno's memory grow at rate up to a ceiling; a
-	// zero rate stops the leak.
-	LeakMemory(ctx context.Context, dyno string, mbPerSecond float64, toMB int) error
-	RestartRouter(ctx context.Context) error
-	// SetFlaky fails a share of requests with a router error code (0 ends it).
-	SetFlaky(rate float64, code string)
+	TimeoutBurst(share float64, d time.Duration) error
+	FlakyRouter(share float64, d time.Duration, code string) error
+	RestartRouter(ctx context.Context) (int, error)
+	CrashDyno(ctx context.Context, name string, hold time.Duration) error
+	CycleNow(ctx context.Context, name string) error
+	InflateMemory(ctx context.Context, name string, bytes int64) error
 }
+
+// untilHealed is the window of a timed router fault that has no duration:
+// it lasts until a heal step ends it.
+const untilHealed = 24 * time.Hour
 
 func heroku(env *Env) (herokuApp, error) {
 	if env.Heroku == nil {
@@ -37,16 +36,28 @@ func heroku(env *Env) (herokuApp, error) {
 	return h, nil
 }
 
-type routerTimeoutBurst struct{ share float64 }
+func window(dur time.Duration) time.Duration {
+	if dur <= 0 {
+		return untilHealed
+	}
+	return dur
+}
+
+// routerTimeoutBurst: the router holds a share of responses past 30 s (H12)
+// while the dynos finish — and commit — the requests.
+type routerTimeoutBurst struct {
+	share float64
+	dur   time.Duration
+}
 
 var _ Healer = routerTimeoutBurst{}
 
-func newRouterTimeoutBurst(p params, target string) (Fault, error) {
+func newRouterTimeoutBurst(p params, target string, dur time.Duration) (Fault, error) {
 	share, err := p.float("share", 0.1, 0, 1)
 	if err != nil {
 		return nil, err
 	}
-	return routerTimeoutBurst{share: share}, nil
+	return routerTimeoutBurst{share: share, dur: dur}, nil
 }
 
 func (b routerTimeoutBurst) Start(ctx context.Context, env *Env) error {
@@ -54,8 +65,7 @@ func (b routerTimeoutBurst) Start(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	h.SetTimeoutBurst(b.share)
-	return nil
+	return h.TimeoutBurst(b.share, window(b.dur))
 }
 
 func (b routerTimeoutBurst) Heal(ctx context.Context, env *Env) error {
@@ -63,13 +73,19 @@ func (b routerTimeoutBurst) Heal(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	h.SetTimeoutBurst(0)
-	return nil
+	return h.TimeoutBurst(0, 0)
 }
 
-type dynoCrash struct{ dyno string }
+// dynoCrash kills a dyno; with a duration it stays crashed that long,
+// otherwise Heroku's crash restart policy decides.
+type dynoCrash struct {
+	dyno string
+	hold time.Duration
+}
 
-func newDynoCrash(p params, target string) (Fault, error) { return dynoCrash{dyno: target}, nil }
+func newDynoCrash(p params, target string, dur time.Duration) (Fault, error) {
+	return dynoCrash{dyno: target, hold: dur}, nil
+}
 
 func (c dynoCrash) Start(ctx context.Context, env *Env) error {
 	h, err := heroku(env)
@@ -80,24 +96,30 @@ func (c dynoCrash) Start(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	return h.KillReplica(ctx, name)
+	return h.CrashDyno(ctx, name, c.hold)
 }
 
-type appCrash struct{}
+// appCrash crashes every dyno: H10 until they are back.
+type appCrash struct{ hold time.Duration }
 
-func newAppCrash(p params, target string) (Fault, error) { return appCrash{}, nil }
+func newAppCrash(p params, target string, dur time.Duration) (Fault, error) {
+	return appCrash{hold: dur}, nil
+}
 
-func (appCrash) Start(ctx context.Context, env *Env) error {
+func (c appCrash) Start(ctx context.Context, env *Env) error {
 	h, err := heroku(env)
 	if err != nil {
 		return err
 	}
-	return h.CrashAll(ctx)
+	return h.CrashDyno(ctx, "", c.hold)
 }
 
+// dynoCycle runs the daily cycle now on one dyno (or all with "" / "all").
 type dynoCycle struct{ dyno string }
 
-func newDynoCycle(p params, target string) (Fault, error) { return dynoCycle{dyno: target}, nil }
+func newDynoCycle(p params, target string, dur time.Duration) (Fault, error) {
+	return dynoCycle{dyno: target}, nil
+}
 
 func (c dynoCycle) Start(ctx context.Context, env *Env) error {
 	h, err := heroku(env)
@@ -110,19 +132,19 @@ func (c dynoCycle) Start(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
-	return h.Restart(ctx, name)
+	return h.CycleNow(ctx, name)
 }
 
+// memoryLeak grows one dyno's measured memory by mb_per_s until to_mb has
+// been added (or the fault ends): R14 past the quota, R15 and a kill at the
+// size's limit.
 type memoryLeak struct {
-	dyno   string
-	rate   float64
-	toMB   int
-	picked string
+	dyno string
+	rate float64
+	toMB int
 }
 
-var _ Healer = (*memoryLeak)(nil)
-
-func newMemoryLeak(p params, target string) (Fault, error) {
+func newMemoryLeak(p params, target string, dur time.Duration) (Fault, error) {
 	rate, err := p.float("mb_per_s", 50, 0.001, 1e5)
 	if err != nil {
 		return nil, err
@@ -131,33 +153,42 @@ func newMemoryLeak(p params, target string) (Fault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &memoryLeak{dyno: target, rate: rate, toMB: to}, nil
+	return memoryLeak{dyno: target, rate: rate, toMB: to}, nil
 }
 
-func (m *memoryLeak) Start(ctx context.Context, env *Env) error {
+// leakStep is how often the leak grows.
+const leakStep = 250 * time.Millisecond
+
+func (m memoryLeak) Start(ctx context.Context, env *Env) error {
 	h, err := heroku(env)
 	if err != nil {
 		return err
 	}
-	if m.picked, err = pickReplica(env, h, m.dyno); err != nil {
-		return err
-	}
-	return h.LeakMemory(ctx, m.picked, m.rate, m.toMB)
-}
-
-func (m *memoryLeak) Heal(ctx context.Context, env *Env) error {
-	h, err := heroku(env)
+	name, err := pickReplica(env, h, m.dyno)
 	if err != nil {
 		return err
 	}
-	return h.LeakMemory(ctx, m.picked, 0, 0)
+	step := int64(m.rate * float64(1<<20) * leakStep.Seconds())
+	total := int64(m.toMB) << 20
+	for added := int64(0); added < total; added += step {
+		if err := h.InflateMemory(ctx, name, min(step, total-added)); err != nil {
+			// The dyno was killed (R15) or restarted: the leak ends with it.
+			return nil
+		}
+		if !sleep(ctx, leakStep) {
+			return nil
+		}
+	}
+	return nil
 }
 
 type maintenance struct{}
 
 var _ Healer = maintenance{}
 
-func newMaintenance(p params, target string) (Fault, error) { return maintenance{}, nil }
+func newMaintenance(p params, target string, dur time.Duration) (Fault, error) {
+	return maintenance{}, nil
+}
 
 func (maintenance) Start(ctx context.Context, env *Env) error {
 	h, err := heroku(env)
@@ -177,26 +208,32 @@ func (maintenance) Heal(ctx context.Context, env *Env) error {
 	return nil
 }
 
+// routerRestart cuts every in-flight request (H13/H18).
 type routerRestart struct{}
 
-func newRouterRestart(p params, target string) (Fault, error) { return routerRestart{}, nil }
+func newRouterRestart(p params, target string, dur time.Duration) (Fault, error) {
+	return routerRestart{}, nil
+}
 
 func (routerRestart) Start(ctx context.Context, env *Env) error {
 	h, err := heroku(env)
 	if err != nil {
 		return err
 	}
-	return h.RestartRouter(ctx)
+	_, err = h.RestartRouter(ctx)
+	return err
 }
 
+// flakyRouter fails a share of requests with a router error code.
 type flakyRouter struct {
 	rate float64
 	code string
+	dur  time.Duration
 }
 
 var _ Healer = flakyRouter{}
 
-func newFlakyRouter(p params, target string) (Fault, error) {
+func newFlakyRouter(p params, target string, dur time.Duration) (Fault, error) {
 	rate, err := p.float("rate", 0.05, 0, 1)
 	if err != nil {
 		return nil, err
@@ -205,7 +242,7 @@ func newFlakyRouter(p params, target string) (Fault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return flakyRouter{rate: rate, code: code}, nil
+	return flakyRouter{rate: rate, code: code, dur: dur}, nil
 }
 
 func (f flakyRouter) Start(ctx context.Context, env *Env) error {
@@ -213,8 +250,7 @@ func (f flakyRouter) Start(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	h.SetFlaky(f.rate, f.code)
-	return nil
+	return h.FlakyRouter(f.rate, window(f.dur), f.code)
 }
 
 func (f flakyRouter) Heal(ctx context.Context, env *Env) error {
@@ -222,6 +258,5 @@ func (f flakyRouter) Heal(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	h.SetFlaky(0, "")
-	return nil
+	return h.FlakyRouter(0, 0, f.code)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 )
@@ -67,7 +68,7 @@ func newToxic(p params, target, typ string, attrs toxiproxy.Attributes) (Fault, 
 	return &toxic{glob: target, typ: typ, stream: stream, attrs: attrs, toxicity: 1}, nil
 }
 
-func newLatency(p params, target string) (Fault, error) {
+func newLatency(p params, target string, dur time.Duration) (Fault, error) {
 	lat, err := p.duration("latency", 0)
 	if err != nil {
 		return nil, err
@@ -82,7 +83,7 @@ func newLatency(p params, target string) (Fault, error) {
 	return newToxic(p, target, "latency", toxiproxy.Attributes{"latency": lat.Milliseconds(), "jitter": jit.Milliseconds()})
 }
 
-func newBandwidth(p params, target string) (Fault, error) {
+func newBandwidth(p params, target string, dur time.Duration) (Fault, error) {
 	rate, err := p.int("rate_kbps", 0, 1, 1<<30)
 	if err != nil {
 		return nil, err
@@ -93,7 +94,7 @@ func newBandwidth(p params, target string) (Fault, error) {
 	return newToxic(p, target, "bandwidth", toxiproxy.Attributes{"rate": rate})
 }
 
-func newTimeoutToxic(p params, target string) (Fault, error) {
+func newTimeoutToxic(p params, target string, dur time.Duration) (Fault, error) {
 	d, err := p.duration("timeout", 0)
 	if err != nil {
 		return nil, err
@@ -101,7 +102,7 @@ func newTimeoutToxic(p params, target string) (Fault, error) {
 	return newToxic(p, target, "timeout", toxiproxy.Attributes{"timeout": d.Milliseconds()})
 }
 
-func newResetPeer(p params, target string) (Fault, error) {
+func newResetPeer(p params, target string, dur time.Duration) (Fault, error) {
 	d, err := p.duration("timeout", 0)
 	if err != nil {
 		return nil, err
@@ -114,7 +115,7 @@ type linkDown struct{ glob string }
 
 var _ Healer = linkDown{}
 
-func newLinkDown(p params, target string) (Fault, error) {
+func newLinkDown(p params, target string, dur time.Duration) (Fault, error) {
 	if err := requireLink(target); err != nil {
 		return nil, err
 	}
@@ -149,6 +150,6 @@ func (d linkDown) Heal(ctx context.Context, env *Env) error {
 }
 
 // newMongoUnavailable takes every link to Mongo down.
-func newMongoUnavailable(p params, target string) (Fault, error) {
+func newMongoUnavailable(p params, target string, dur time.Duration) (Fault, error) {
 	return linkDown{glob: "*->mongo"}, nil
 }

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cutover/cutover/harness/platform"
 )
@@ -12,7 +13,7 @@ type replicaKill struct {
 	platform, replica string
 }
 
-func newReplicaKill(p params, target string) (Fault, error) {
+func newReplicaKill(p params, target string, dur time.Duration) (Fault, error) {
 	return replicaKill{platform: platform.Target, replica: target}, nil
 }
 
@@ -35,7 +36,7 @@ func (k replicaKill) Start(ctx context.Context, env *Env) error {
 // rollingRestart restarts every replica of a platform gracefully.
 type rollingRestart struct{ platform string }
 
-func newRollingRestart(p params, target string) (Fault, error) {
+func newRollingRestart(p params, target string, dur time.Duration) (Fault, error) {
 	return rollingRestart{platform: target}, nil
 }
 
@@ -60,7 +61,7 @@ type scale struct {
 
 var _ Healer = (*scale)(nil)
 
-func newScale(p params, target string) (Fault, error) {
+func newScale(p params, target string, dur time.Duration) (Fault, error) {
 	n, err := p.int("replicas", -1, 0, 100)
 	if err != nil {
 		return nil, err
@@ -99,7 +100,9 @@ type nodeDrain struct{ node string }
 
 var _ Healer = nodeDrain{}
 
-func newNodeDrain(p params, target string) (Fault, error) { return nodeDrain{node: target}, nil }
+func newNodeDrain(p params, target string, dur time.Duration) (Fault, error) {
+	return nodeDrain{node: target}, nil
+}
 
 func (n nodeDrain) drainer(env *Env) (NodeDrainer, error) {
 	if env.Target == nil {
