@@ -353,7 +353,7 @@ func TestAuditParity(t *testing.T) {
 			}
 			// Another process relays what the first one left in the outbox.
 			couponapitest.Start(t, ep, nil)
-			couponapitest.WaitFor(5*time.Second, func() bool { return auditParity(t, ep.MongoURL, code, ids) == nil })
+			couponapitest.WaitFor(3*time.Second, func() bool { return auditParity(t, ep.MongoURL, code, ids) == nil })
 			err = auditParity(t, ep.MongoURL, code, ids)
 			if !tc.wantErr {
 				require.NoError(t, err)
