@@ -153,6 +153,9 @@ func renderPage(dir string) ([]byte, error) {
 	}
 	fillHeadline(v)
 	fillTables(v)
+	if len(v.Faults) == 0 {
+		v.Faults = faultsFromHistory(ops, s.Started)
+	}
 
 	t0 := s.Started
 	if t0.IsZero() && len(ops) > 0 {
@@ -504,6 +507,38 @@ func p99Chart(v *view) barChart {
 		}
 	}
 	return bc
+}
+
+// faultsFromHistory recovers the faults from the history's nemesis entries
+// when the summary lists none (a run cut short before the engine wrote
+// them): each fault name and target spans its first to its last entry.
+func faultsFromHistory(ops []history.Op, t0 time.Time) []faultView {
+	type key struct{ name, target string }
+	var order []key
+	spans := map[key]*faultView{}
+	for _, op := range ops {
+		if op.Process != history.Nemesis {
+			continue
+		}
+		k := key{op.F, op.Value["target"]}
+		fv := spans[k]
+		if fv == nil {
+			fv = &faultView{Fault: Fault{Name: op.F, Target: k.target, Start: op.Time, End: op.Time}, Stage: op.Stage}
+			spans[k] = fv
+			order = append(order, k)
+		}
+		if op.Time.After(fv.End) {
+			fv.End = op.Time
+		}
+	}
+	out := make([]faultView, 0, len(order))
+	for _, k := range order {
+		fv := *spans[k]
+		fv.From = "+" + fv.Start.Sub(t0).Round(100*time.Millisecond).String()
+		fv.To = "+" + fv.End.Sub(t0).Round(100*time.Millisecond).String()
+		out = append(out, fv)
+	}
+	return out
 }
 
 func readHistoryFile(dir string) ([]history.Op, error) {

@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -105,13 +106,23 @@ func TestReportRendersInChromium(t *testing.T) {
 
 // countNear counts pixels within a small distance of c.
 func countNear(img image.Image, c color.NRGBA) int {
+	near := func(r, g, b int) bool {
+		return abs(r-int(c.R))+abs(g-int(c.G))+abs(b-int(c.B)) < 24
+	}
 	n := 0
+	if p, ok := img.(*image.RGBA); ok { // what Chromium's opaque PNGs decode to
+		for i := 0; i+3 < len(p.Pix); i += 4 {
+			if near(int(p.Pix[i]), int(p.Pix[i+1]), int(p.Pix[i+2])) {
+				n++
+			}
+		}
+		return n
+	}
 	b := img.Bounds()
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
 			r, g, bl, _ := img.At(x, y).RGBA()
-			d := abs(int(r>>8)-int(c.R)) + abs(int(g>>8)-int(c.G)) + abs(int(bl>>8)-int(c.B))
-			if d < 24 {
+			if near(int(r>>8), int(g>>8), int(bl>>8)) {
 				n++
 			}
 		}
@@ -192,4 +203,26 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(requests)*float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+}
+
+// A summary without its faults (a run cut short) still shows them, from the
+// nemesis entries of the history.
+func TestReportFindsFaultsInTheHistory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "faults")
+	_, err := reporttest.Write(dir, reporttest.Options{RunID: "faults", Seed: 4, Noise: 4, RouterTimeouts: true})
+	require.NoError(t, err)
+	s, err := report.ReadSummary(dir)
+	require.NoError(t, err)
+	for i := range s.Stages {
+		s.Stages[i].Faults = nil
+	}
+	require.NoError(t, os.Remove(filepath.Join(dir, report.SummaryFile)))
+	b, err := json.Marshal(s)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, report.SummaryFile), b, 0o644))
+	require.NoError(t, report.Render(dir))
+	html, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err)
+	require.Contains(t, string(html), "<td><b>router-timeout</b></td><td>heroku web.2</td><td>ramp-25</td>")
+	require.Contains(t, string(html), "fault: router-timeout")
 }
