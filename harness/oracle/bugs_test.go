@@ -43,8 +43,10 @@ func TestPlantedBugs(t *testing.T) {
 		bug string
 		// broken must fail; every other invariant must pass.
 		broken []string
+		// crash kills Postgres mid-run and starts it again.
+		crash bool
 	}{
-		{bug: "", broken: nil},
+		{bug: "", broken: nil, crash: true},
 		{bug: "check_then_act", broken: []string{"no_over_redemption", "gift_card_conservation"}},
 		{bug: "idempotency_ignored", broken: []string{"idempotency"}},
 		{bug: "idempotency_redis_only", broken: []string{"idempotency"}},
@@ -61,7 +63,7 @@ func TestPlantedBugs(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			l := newLab(t, bin, stk, fmt.Sprintf("B%d", i), tc.bug)
-			l.run()
+			l.run(tc.crash)
 			ops, st := l.evidence()
 			checkers := []oracle.Checker{
 				oracle.NoOverRedemption{}, oracle.Bounds{}, oracle.Idempotency{}, oracle.NoLostAck{},
@@ -314,8 +316,9 @@ func (l *lab) code(name string) string { return l.prefix + "-" + name }
 // run is the workload: retries with one key (after ok, concurrent, after a
 // client timeout, after a Redis flush), validates that fill the cache,
 // contention on low-quantity vouchers and gift cards, rollbacks (retried,
-// repeated), an audit-log outage, and validates after exhaustion.
-func (l *lab) run() {
+// repeated), an audit-log outage, optionally a database crash, and
+// validates after exhaustion.
+func (l *lab) run(crash bool) {
 	var discount, gifts []string
 	for i := 1; i <= 6; i++ {
 		discount = append(discount, l.code(fmt.Sprintf("D%d", i)))
@@ -425,6 +428,29 @@ func (l *lab) run() {
 	}
 	l.parallel(during)
 	l.fault("mongo-outage", "heal", "mongo", func() error { return setLinks(true) })
+
+	if crash {
+		// Redemptions in flight when the database dies, and after it is
+		// back: what was acknowledged must survive.
+		var around []call
+		for i := range 6 {
+			around = append(around, call{f: history.Redeem, voucher: retry, key: fmt.Sprintf("%s-crash-%d", l.prefix, i), amount: 1000, proc: i % 2})
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.parallel(around)
+		}()
+		time.Sleep(5 * time.Millisecond)
+		l.fault("postgres-crash", "start", "postgres", func() error { return l.stk.Postgres().Crash(l.ctx) })
+		l.do(call{f: history.Redeem, voucher: retry, key: l.prefix + "-while-down", amount: 1000, proc: 0, timeout: 5 * time.Second})
+		l.fault("postgres-crash", "heal", "postgres", func() error { return l.stk.Postgres().Start(l.ctx) })
+		wg.Wait()
+		for i := range 4 {
+			l.do(call{f: history.Redeem, voucher: retry, key: fmt.Sprintf("%s-after-crash-%d", l.prefix, i), amount: 1000, proc: i % 2})
+		}
+	}
 
 	// Validates after the writes settled: an exhausted voucher is invalid.
 	time.Sleep(cacheGrace + 200*time.Millisecond)
