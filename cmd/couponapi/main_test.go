@@ -327,4 +327,3 @@ func TestImportExportMemoryBounded(t *testing.T) {
 		})
 	}
 }
-
