@@ -203,6 +203,12 @@ func mix(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
+// PlatformOf returns the platform name Config.Targets gives addr, or
+// Unknown.
+func (m *Model) PlatformOf(addr netip.Addr) string {
+	return m.names[m.targetIndex(addr)]
+}
+
 func (m *Model) targetIndex(a netip.Addr) int {
 	for i, t := range m.targets {
 		if t == a {

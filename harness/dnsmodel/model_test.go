@@ -293,6 +293,8 @@ func TestUnknownAddressesAndSourceErrors(t *testing.T) {
 	require.Empty(t, r.Stages[0].Configured)
 	require.EqualValues(t, 50, r.Stages[0].Requests[dnsmodel.Unknown])
 	require.EqualValues(t, 0, r.Stages[0].Requests["heroku"])
+	require.Equal(t, "heroku", m.PlatformOf(herokuIP))
+	require.Equal(t, dnsmodel.Unknown, m.PlatformOf(awsIP))
 
 	missing, err := dnsmodel.New(dnsmodel.Config{Clients: 10}, dnsmodel.NewDNSSource(c.srv.DNSAddr(), "nope.cutover.test", false), 1)
 	require.NoError(t, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -451,6 +453,23 @@ func TestRequestsMustBeSigned(t *testing.T) {
 
 	status, body = rawRequest(t, srv, &testCreds, "GET", "/2013-04-01/hostedzone", "", nil)
 	require.Equal(t, 200, status, string(body))
+
+	for _, bad := range []struct{ auth, code string }{
+		{"AWS4-HMAC-SHA256 Credential=" + testCreds.AccessKeyID + "/20250301/us-east-1/route53/aws4_request", "IncompleteSignature"},
+		{"AWS key:signature", "IncompleteSignature"},
+	} {
+		req, err := http.NewRequest("GET", srv.URL()+"/2013-04-01/hostedzone", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", bad.auth)
+		req.Header.Set("X-Amz-Date", "20250301T120000Z")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, 400, resp.StatusCode)
+		requireErrorBody(t, b, bad.code, "")
+	}
 
 	tests := []struct {
 		name  string

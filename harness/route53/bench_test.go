@@ -1,6 +1,7 @@
 package route53
 
 import (
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -52,7 +53,7 @@ func dnsThroughput(b *testing.B, addr string, n int) float64 {
 					return
 				}
 				if len(r.Answer) != 1 {
-					done <- errNoAnswer
+					done <- fmt.Errorf("%d answers to %s", len(r.Answer), m.Question[0].Name)
 					return
 				}
 			}
@@ -64,8 +65,6 @@ func dnsThroughput(b *testing.B, addr string, n int) float64 {
 	}
 	return float64(n) / time.Since(start).Seconds()
 }
-
-var errNoAnswer = &net.DNSError{Err: "no answer"}
 
 // startBareDNS serves one fixed A record for api.cutover.test.
 func startBareDNS(b *testing.B) string {

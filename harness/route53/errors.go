@@ -70,8 +70,10 @@ func errMissingAuthenticationToken() *apiError {
 	return &apiError{http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token"}
 }
 
+// errIncompleteSignature has status 400, as AWS's list of errors common to
+// all services gives it.
 func errIncompleteSignature(msg string) *apiError {
-	return &apiError{http.StatusForbidden, "IncompleteSignature", msg}
+	return &apiError{http.StatusBadRequest, "IncompleteSignature", msg}
 }
 
 func errInvalidClientTokenID() *apiError {

@@ -11,6 +11,16 @@
 // weighted routing. Changes are visible to the API and the DNS server as
 // soon as they are accepted; GetChange reports PENDING until the configured
 // propagation delay has passed, then INSYNC.
+//
+// Requests must be SigV4-signed (an unsigned one gets AWS's 403
+// MissingAuthenticationToken); with Options.Credentials set, the signature
+// is recomputed and must match. The request time is not checked against the
+// clock, so a skewed client is not refused as AWS would.
+//
+// With the docker driver, LocalStack serves the Route53 API but its DNS
+// answers every record of a weighted set, unweighted: there the harness
+// resolves through dnsmodel.Route53Source, which reads the record sets from
+// the API and makes the weighted choice itself.
 package route53
 
 import (
