@@ -100,17 +100,17 @@ func ReadCSV(r io.Reader, fn ItemFunc) error {
 		if err == io.EOF {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
-				if err := fn(line, api.Voucher{}, fmt.Errorf("line %d: %w", line, pe.Err)); err != nil {
+				if err := fn(pe.StartLine, api.Voucher{}, fmt.Errorf("line %d: %w", pe.StartLine, pe.Err)); err != nil {
 					return stopped(err)
 				}
 				continue
 			}
 			return fmt.Errorf("read CSV: %w", err)
 		}
+		line, _ := cr.FieldPos(0)
 		v, err := csvVoucher(rec, col)
 		if err != nil {
 			err = fmt.Errorf("line %d: %w", line, err)

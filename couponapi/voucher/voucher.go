@@ -128,8 +128,9 @@ func (v Voucher) Discount(orderAmount int64) (int64, error) {
 			return 0, ErrMissingAmount
 		}
 		// Percent in hundredths, so 12.5% of 1000 is exactly 125.
+		// Split the product so no order amount can overflow it.
 		hundredths := int64(math.Round(v.PercentOff * 100))
-		d = orderAmount * hundredths / 10000
+		d = orderAmount/10000*hundredths + orderAmount%10000*hundredths/10000
 	default:
 		return 0, fmt.Errorf("voucher %s has unknown discount type %q", v.Code, v.DiscountType)
 	}
