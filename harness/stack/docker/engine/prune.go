@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -118,19 +119,45 @@ func Prune(ctx context.Context, cli *client.Client, opts PruneOptions) (PruneRep
 		return PruneReport{}, err
 	}
 	var rep PruneReport
-	var errs []error
+	var doomed []Resource
 	for _, r := range all {
 		if opts.Run == "" && !opts.All && OwnerAlive(r.Owner) {
 			rep.Kept = append(rep.Kept, r)
 			continue
 		}
-		if !opts.DryRun {
-			if err := remove(ctx, cli, r); err != nil {
+		doomed = append(doomed, r)
+	}
+	if opts.DryRun {
+		rep.Removed = doomed
+		return rep, nil
+	}
+	// One kind after the other (containers hold networks and volumes),
+	// the resources of a kind at once.
+	var errs []error
+	for _, kind := range []string{KindContainer, KindNetwork, KindVolume} {
+		var batch []Resource
+		for _, r := range doomed {
+			if r.Kind == kind {
+				batch = append(batch, r)
+			}
+		}
+		results := make([]error, len(batch))
+		var wg sync.WaitGroup
+		for i, r := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = remove(ctx, cli, r)
+			}()
+		}
+		wg.Wait()
+		for i, err := range results {
+			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
+			rep.Removed = append(rep.Removed, batch[i])
 		}
-		rep.Removed = append(rep.Removed, r)
 	}
 	return rep, errors.Join(errs...)
 }

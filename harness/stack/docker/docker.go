@@ -1,0 +1,338 @@
+// Package docker is the docker stack driver: Postgres, Redis, Mongo,
+// Route53 (LocalStack, or this module's emulator in its place) and Toxiproxy
+// in containers started by testcontainers-go, on a Docker network of the
+// run's own, published on loopback. It implements stack.Stack, so a scenario
+// does not change when `--infra docker` is given.
+//
+// Every container, network and volume carries the labels of package engine.
+// Ryuk (testcontainers' reaper) is used when its image is present; where it
+// is not, it is turned off and the stack cleans up itself: on Close, and on
+// the next Start for runs whose process died (`cutover infra prune` does the
+// same by hand).
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cutover/cutover/harness/stack"
+	"github.com/cutover/cutover/harness/stack/docker/engine"
+	"github.com/cutover/cutover/harness/stack/docker/replica"
+)
+
+// Credentials of the stack's Postgres.
+const (
+	pgUser     = "cutover"
+	pgPassword = "cutover"
+	pgDatabase = "cutover"
+)
+
+// Options configure a docker stack.
+type Options struct {
+	stack.Options
+	// Images are the images to run; zero fields take DefaultImages.
+	Images Images
+	// Run is the run's id, part of every container and network name and
+	// label; default a random one.
+	Run string
+	// Seed seeds Toxiproxy's toxics (toxicity draws), for repeatable runs.
+	Seed int64
+	// StartTimeout bounds each service's start; default 2 minutes.
+	StartTimeout time.Duration
+	// Logf receives what the driver wants a person to know (images used,
+	// the reaper, cleanup); default the standard logger.
+	Logf func(format string, args ...any)
+}
+
+// Stack is a running docker stack.
+type Stack struct {
+	cli      *client.Client
+	run      string
+	opts     Options
+	logf     func(string, ...any)
+	network  string
+	services map[string]*service
+	// images are the images each service runs, by stack service name.
+	images map[string]resolvedImage
+	links  []link
+	// service is the resolved image of the service under test.
+	service resolvedImage
+	runners []*replica.Runner
+	mu      sync.Mutex
+	ep      stack.Endpoints
+	// netAddrs maps each host address of the endpoints to the same service
+	// inside the run's network.
+	netAddrs map[string]string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ stack.Stack = (*Stack)(nil)
+
+// Start brings every service up healthy, checked with its real client, and
+// returns the stack. On error nothing it created is left behind.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	opts.Options = opts.Options.WithDefaults()
+	if opts.Run == "" {
+		opts.Run = newRunID()
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 2 * time.Minute
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = log.Printf
+	}
+	im, err := DefaultImages().Apply(nonEmpty(opts.Images))
+	if err != nil {
+		return nil, err
+	}
+	opts.Images = im
+
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("docker stack: %w", err)
+	}
+	s := &Stack{
+		cli:      cli,
+		run:      opts.Run,
+		opts:     opts,
+		logf:     logf,
+		network:  "cutover-" + opts.Run,
+		services: map[string]*service{},
+		images:   map[string]resolvedImage{},
+		netAddrs: map[string]string{},
+	}
+
+	// Leftovers of runs whose process died (a crash, a SIGKILL).
+	if rep, err := engine.Prune(ctx, cli, engine.PruneOptions{}); err != nil {
+		logf("docker stack: removing leftovers of dead runs: %v", err)
+	} else if len(rep.Removed) > 0 {
+		logf("docker stack: removed %d leftovers of dead runs", len(rep.Removed))
+	}
+	if err := s.up(ctx); err != nil {
+		cerr := s.Close(context.WithoutCancel(ctx))
+		return nil, errors.Join(fmt.Errorf("docker stack: %w", err), cerr)
+	}
+	return s, nil
+}
+
+func (s *Stack) up(ctx context.Context) (err error) {
+	if err := configureReaper(ctx, s.cli, s.logf); err != nil {
+		return err
+	}
+	images := map[string]resolvedImage{}
+	for _, n := range []string{ImagePostgres, ImageRedis, ImageMongo, ImageLocalStack, ImageToxiproxy} {
+		r, err := resolveImage(ctx, s.cli, n, s.opts.Images.Get(n), s.logf)
+		if err != nil {
+			return err
+		}
+		images[n] = r
+	}
+	for svc, n := range map[string]string{
+		stack.Postgres: ImagePostgres, stack.Redis: ImageRedis, stack.Mongo: ImageMongo,
+		stack.Route53: ImageLocalStack, stack.Proxy: ImageToxiproxy,
+	} {
+		s.images[svc] = images[n]
+	}
+	if s.service, err = resolveImage(ctx, s.cli, ImageService, s.opts.Images.Service, s.logf); err != nil {
+		return err
+	}
+	if _, err := s.cli.NetworkCreate(ctx, s.network, client.NetworkCreateOptions{
+		Driver: "bridge",
+		Labels: engine.Labels(s.run, "network"),
+	}); err != nil {
+		return fmt.Errorf("create network %s: %w", s.network, err)
+	}
+
+	s.links = planLinks(s.opts.Clients)
+	starts := []struct {
+		name string
+		fn   func(context.Context, resolvedImage) (*service, error)
+		img  string
+	}{
+		{stack.Postgres, s.startPostgres, ImagePostgres},
+		{stack.Redis, s.startRedis, ImageRedis},
+		{stack.Mongo, s.startMongo, ImageMongo},
+		{stack.Route53, s.startRoute53, ImageLocalStack},
+		{stack.Proxy, s.startToxiproxy, ImageToxiproxy},
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, st := range starts {
+		g.Go(func() error {
+			sctx, cancel := context.WithTimeout(gctx, s.opts.StartTimeout)
+			defer cancel()
+			t0 := time.Now()
+			svc, err := st.fn(sctx, images[st.img])
+			if svc != nil {
+				mu.Lock()
+				s.services[st.name] = svc
+				mu.Unlock()
+			}
+			if err != nil {
+				return fmt.Errorf("start %s (%s): %w", st.name, images[st.img].Ref, err)
+			}
+			if err := svc.ready(sctx); err != nil {
+				return fmt.Errorf("start %s (%s): %w", st.name, images[st.img].Ref, err)
+			}
+			svc.startMS = float64(time.Since(t0).Microseconds()) / 1000
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	s.ep = s.endpoints()
+	return nil
+}
+
+// Endpoints returns the addresses of the running stack.
+func (s *Stack) Endpoints() stack.Endpoints { return s.ep }
+
+// Run is the run id: part of every name and label of the stack.
+func (s *Stack) Run() string { return s.run }
+
+// Network is the name of the run's Docker network; containers on it reach
+// the services as postgres:5432, redis:6379, mongo:27017,
+// localstack:4566 and toxiproxy:8474.
+func (s *Stack) Network() string { return s.network }
+
+// NetworkAddrs maps every host:port of the Endpoints (direct services,
+// proxy links, APIs) to the address of the same service inside the run's
+// network, so containers on it can be given the same URLs rewritten.
+func (s *Stack) NetworkAddrs() map[string]string {
+	out := make(map[string]string, len(s.netAddrs))
+	for k, v := range s.netAddrs {
+		out[k] = v
+	}
+	return out
+}
+
+// ServiceImage is the image of the service under test the platforms
+// should run (the Service setting, or its local build when the default is
+// absent).
+func (s *Stack) ServiceImage() string { return s.service.Ref }
+
+// Runner returns a platform.Runner that starts service instances as
+// containers on the run's network, their environment's host addresses
+// rewritten to in-network ones (see NetworkAddrs), each limited to
+// memoryLimit bytes of memory when it is positive. Close closes it.
+func (s *Stack) Runner(memoryLimit int64) *replica.Runner {
+	r := replica.New(s.cli, replica.Options{
+		Run:          s.run,
+		Network:      s.network,
+		NetworkAddrs: s.NetworkAddrs(),
+		MemoryLimit:  memoryLimit,
+	})
+	s.mu.Lock()
+	s.runners = append(s.runners, r)
+	s.mu.Unlock()
+	return r
+}
+
+// Container returns the container of service (stack.Postgres, stack.Redis,
+// stack.Mongo, stack.Route53 or stack.Proxy), for container faults: kill,
+// stop/start, pause/unpause, restart, memory limit. After starting or
+// restarting one, call WaitReady.
+func (s *Stack) Container(service string) (*engine.Container, error) {
+	svc, ok := s.services[service]
+	if !ok {
+		return nil, fmt.Errorf("docker stack has no service %q", service)
+	}
+	return svc.ctr, nil
+}
+
+// WaitReady waits until service answers its real client again (after a
+// start, restart or unpause). For Toxiproxy it also recreates the proxy
+// links, which a restarted Toxiproxy has forgotten.
+func (s *Stack) WaitReady(ctx context.Context, service string) error {
+	svc, ok := s.services[service]
+	if !ok {
+		return fmt.Errorf("docker stack has no service %q", service)
+	}
+	return svc.ready(ctx)
+}
+
+// Close stops and removes every container, volume and the network of the
+// run. It is safe to call twice.
+func (s *Stack) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		// Everything that carries the run's label: the services, replica
+		// containers, volumes, the network, a container whose start failed
+		// half-way. Containers are removed with force (SIGKILL): nothing
+		// of a finished run's data is kept.
+		var errs []error
+		s.mu.Lock()
+		runners := s.runners
+		s.mu.Unlock()
+		for _, r := range runners {
+			if err := r.Close(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if _, err := engine.Prune(ctx, s.cli, engine.PruneOptions{Run: s.run}); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.cli.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close docker client: %w", err))
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// configureReaper keeps testcontainers from pulling Ryuk where it cannot:
+// when Ryuk's image is not present and the user did not decide, the reaper is
+// turned off for this process (TESTCONTAINERS_RYUK_DISABLED=true, the only
+// switch testcontainers reads, once per process) and the stack cleans up
+// after itself by label.
+func configureReaper(ctx context.Context, cli *client.Client, logf func(string, ...any)) error {
+	if _, set := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); set {
+		return nil
+	}
+	_, ok, err := engine.LocalImage(ctx, cli, testcontainers.ReaperDefaultImage)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	logf("docker stack: reaper image %s is not present; running with Ryuk disabled (cutover removes its containers itself, by label)", testcontainers.ReaperDefaultImage)
+	if err := os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true"); err != nil {
+		return fmt.Errorf("disable ryuk: %w", err)
+	}
+	if !testcontainers.ReadConfig().RyukDisabled {
+		return fmt.Errorf("ryuk image %s is not present and testcontainers already read its configuration with Ryuk on: set TESTCONTAINERS_RYUK_DISABLED=true", testcontainers.ReaperDefaultImage)
+	}
+	return nil
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// nonEmpty returns the set fields of im as overrides.
+func nonEmpty(im Images) map[string]string {
+	out := map[string]string{}
+	for _, n := range ImageNames {
+		if v := im.Get(n); v != "" {
+			out[n] = v
+		}
+	}
+	return out
+}
