@@ -400,4 +400,3 @@ func httpGet(ctx context.Context, url string) (string, error) {
 	}
 	return string(b), err
 }
-
