@@ -45,7 +45,7 @@ func (s *DNSSource) String() string {
 
 // Resolve queries the server; the answer's TTL is that of the address
 // record. It does not depend on now: the server answers in real time.
-func (s *DNSSource) Resolve(ctx context.Context, _ time.Time) (Answer, error) {
+func (s *DNSSource) Resolve(ctx context.Context, _ time.Time, _ uint64) (Answer, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(s.name, s.qtype)
 	r, _, err := s.udp.ExchangeContext(ctx, q, s.server)

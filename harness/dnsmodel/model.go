@@ -35,8 +35,14 @@ type Answer struct {
 // no valid answer. Implementations: DNSSource (the weighted DNS server) and
 // Route53Source (record sets read from the Route53 API, weighted choice done
 // locally).
+//
+// pick is a uniform draw that depends only on the seed, the client and how
+// many times it resolved before: a source that makes the weighted choice
+// itself uses it, so the same client gets the same answers in every run
+// whatever order concurrent clients resolve in. A DNS server makes its own
+// choice and ignores it.
 type Source interface {
-	Resolve(ctx context.Context, now time.Time) (Answer, error)
+	Resolve(ctx context.Context, now time.Time, pick uint64) (Answer, error)
 }
 
 // Config shapes the client population.
@@ -96,6 +102,9 @@ type Model struct {
 type client struct {
 	mu         sync.Mutex
 	ignoresTTL bool
+	// key identifies the client in its resolutions' draws; draws counts them.
+	key   uint64
+	draws uint64
 
 	cached    bool
 	addr      netip.Addr
@@ -131,6 +140,9 @@ func New(cfg Config, src Source, seed uint64) (*Model, error) {
 		return nil, errors.New("dns model: keep-alive, idle timeout and window must not be negative")
 	}
 	m := &Model{cfg: cfg, src: src, seed: seed, clients: make([]client, cfg.Clients), byID: map[string]*client{}}
+	for i := range m.clients {
+		m.clients[i].key = mix(seed ^ uint64(i+1))
+	}
 	for a, name := range cfg.Targets {
 		m.targets = append(m.targets, a)
 		m.names = append(m.names, name)
@@ -180,7 +192,7 @@ func (m *Model) clientFor(id string) *client {
 	if c = m.byID[id]; c == nil {
 		// Mix the hash again so the TTL decision is independent of any
 		// use of the plain hash.
-		c = &client{ignoresTTL: mix(h) < m.ignore || m.ignore == math.MaxUint64}
+		c = &client{key: h, ignoresTTL: mix(h) < m.ignore || m.ignore == math.MaxUint64}
 		m.byID[id] = c
 	}
 	return c
@@ -243,7 +255,8 @@ func (m *Model) route(ctx context.Context, c *client, now time.Time) (netip.Addr
 	}
 	c.connOpen = false
 	if !c.cached || (!c.ignoresTTL && !now.Before(c.expiresAt)) {
-		ans, err := m.src.Resolve(ctx, now)
+		c.draws++
+		ans, err := m.src.Resolve(ctx, now, mix(c.key^mix(c.draws)))
 		if err != nil {
 			return netip.Addr{}, 0, fmt.Errorf("resolve for a virtual client: %w", err)
 		}

@@ -239,7 +239,7 @@ func TestKeepAliveConnectionsStayOnTheOldAddress(t *testing.T) {
 func TestRoute53SourceWeighsLocallyAndSparesTheAPI(t *testing.T) {
 	c := newCutover(t, 4)
 	before := c.apiCalls.Load()
-	src := dnsmodel.NewRoute53Source(c.weights, c.zoneID, apiName, false, 5*time.Second, 7)
+	src := dnsmodel.NewRoute53Source(c.weights, c.zoneID, apiName, false, 5*time.Second)
 	cfg := dnsmodel.Config{}
 	r := runCutover(t, c, cfg, src, 1000, time.Second, 4*time.Minute)
 
@@ -263,7 +263,7 @@ func TestSameSeedSameReport(t *testing.T) {
 	run := func() dnsmodel.Report {
 		c := newCutover(t, 5)
 		cfg := dnsmodel.Config{TTLIgnoringShare: 0.1}
-		return runCutover(t, c, cfg, dnsmodel.NewRoute53Source(c.weights, c.zoneID, apiName, false, 5*time.Second, 11), 300, 2*time.Second, 2*time.Minute)
+		return runCutover(t, c, cfg, dnsmodel.NewRoute53Source(c.weights, c.zoneID, apiName, false, 5*time.Second), 300, 2*time.Second, 2*time.Minute)
 	}
 	require.Equal(t, run(), run())
 }
@@ -322,4 +322,40 @@ func TestConfigValidation(t *testing.T) {
 			require.ErrorContains(t, err, tt.err)
 		})
 	}
+}
+
+// The Route53 source's weighted choice depends on the client and its
+// resolution count only, so concurrent clients resolving in any order get
+// the same answers run after run.
+func TestRoute53SourceAnswersDoNotDependOnCallOrder(t *testing.T) {
+	c := newCutover(t, 5)
+	c.set(t, 50, 50)
+	answers := func(reverse bool) map[string][]netip.Addr {
+		m, err := dnsmodel.New(dnsmodel.Config{Targets: targets}, dnsmodel.NewRoute53Source(c.weights, c.zoneID, apiName, false, time.Hour), 9)
+		require.NoError(t, err)
+		out := map[string][]netip.Addr{}
+		start := time.Unix(1_700_000_000, 0)
+		for step := range 5 {
+			now := start.Add(time.Duration(step) * 2 * time.Minute) // past the TTL: a fresh answer each time
+			for i := range 40 {
+				id := fmt.Sprintf("client-%d", i)
+				if reverse {
+					id = fmt.Sprintf("client-%d", 39-i)
+				}
+				a, err := m.Address(context.Background(), id, now)
+				require.NoError(t, err)
+				out[id] = append(out[id], a)
+			}
+		}
+		return out
+	}
+	forward, backward := answers(false), answers(true)
+	require.Equal(t, forward, backward)
+	seen := map[netip.Addr]bool{}
+	for _, as := range forward {
+		for _, a := range as {
+			seen[a] = true
+		}
+	}
+	require.Len(t, seen, 2, "both platforms are chosen")
 }

@@ -3,7 +3,6 @@ package dnsmodel
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -25,7 +24,6 @@ type Route53Source struct {
 	refresh time.Duration
 
 	mu        sync.Mutex
-	rng       *rand.Rand
 	records   []weights.Record
 	ws        []int64
 	fetched   bool
@@ -36,8 +34,8 @@ var _ Source = (*Route53Source)(nil)
 
 // NewRoute53Source reads name's A record sets (AAAA with ipv6) in zoneID
 // through api. refresh is how long fetched sets are reused (default 5s);
-// seed drives the weighted choice.
-func NewRoute53Source(api *weights.Client, zoneID, name string, ipv6 bool, refresh time.Duration, seed uint64) *Route53Source {
+// the weighted choice uses the pick the model passes.
+func NewRoute53Source(api *weights.Client, zoneID, name string, ipv6 bool, refresh time.Duration) *Route53Source {
 	if refresh <= 0 {
 		refresh = 5 * time.Second
 	}
@@ -47,7 +45,6 @@ func NewRoute53Source(api *weights.Client, zoneID, name string, ipv6 bool, refre
 	}
 	return &Route53Source{
 		api: api, zoneID: zoneID, name: name, rrType: rrType, refresh: refresh,
-		rng: rand.New(rand.NewPCG(seed, 0x7235337372632121)),
 	}
 }
 
@@ -57,7 +54,7 @@ func (s *Route53Source) String() string {
 
 // Resolve chooses one record set by weight, as Route53's DNS would, and
 // answers with its first address and its TTL.
-func (s *Route53Source) Resolve(ctx context.Context, now time.Time) (Answer, error) {
+func (s *Route53Source) Resolve(ctx context.Context, now time.Time, pick uint64) (Answer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.fetched || now.Sub(s.fetchedAt) >= s.refresh {
@@ -76,7 +73,7 @@ func (s *Route53Source) Resolve(ctx context.Context, now time.Time) (Answer, err
 	if len(s.records) == 0 {
 		return Answer{}, fmt.Errorf("resolve %s: no records", s)
 	}
-	r := s.records[weights.Choose(s.rng, s.ws)]
+	r := s.records[weights.ChooseAt(pick, s.ws)]
 	if len(r.Addrs) == 0 {
 		return Answer{}, fmt.Errorf("resolve %s: set %q has no address", s, r.SetID)
 	}

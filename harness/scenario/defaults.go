@@ -55,7 +55,7 @@ func (f *File) applyDefaults() {
 	if !f.has("dns.keepalive") {
 		s.DNS.KeepAlive = Duration(30 * time.Second)
 	}
-	def(&s.DNS.Source, "dns")
+	def(&s.DNS.Source, "api")
 	if s.Traffic.Multiplier == 0 {
 		s.Traffic.Multiplier = DefaultMultiplier
 	}

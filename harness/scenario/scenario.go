@@ -87,8 +87,10 @@ type DNS struct {
 	// KeepAlive is how long a client reuses a connection (to the address it
 	// resolved when it opened it).
 	KeepAlive Duration `yaml:"keepalive" json:"keepalive"`
-	// Source is where the resolver model reads records: "dns" (the weighted
-	// DNS server) or "api" (ListResourceRecordSets, weighted locally).
+	// Source is where the resolver model reads records: "api" (the
+	// default: ListResourceRecordSets, the weighted choice made per client
+	// from the seed, so runs are reproducible) or "dns" (the weighted DNS
+	// server, whose answers depend on the order concurrent clients ask in).
 	Source string `yaml:"source" json:"source"`
 }
 
