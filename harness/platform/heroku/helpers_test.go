@@ -1,7 +1,6 @@
 package heroku
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,12 +111,20 @@ func (l *logs) waitRequest(t *testing.T, id string) routerlog.Line {
 // waitDyno waits for a dyno manager line with exactly msg from process.
 func (l *logs) waitDyno(t *testing.T, process, msg string) routerlog.Entry {
 	t.Helper()
+	return l.waitDynoN(t, process, msg, 1)
+}
+
+// waitDynoN waits for the nth such line.
+func (l *logs) waitDynoN(t *testing.T, process, msg string, n int) routerlog.Entry {
+	t.Helper()
 	var found routerlog.Entry
+	seen := 0
 	l.wait(t, func(line string) bool {
 		e, err := routerlog.ParseEntry(line)
 		if err == nil && e.Source == "heroku" && e.Process == process && e.Message == msg {
+			seen++
 			found = e
-			return true
+			return seen == n
 		}
 		return false
 	})
@@ -154,11 +162,20 @@ type testApp struct {
 	url    string
 }
 
-// fast are the options most tests use: request timers at 1/100 (30 s →
-// 300 ms) and quick memory samples.
+// fast are the options most tests use: request timers at 1/10 (30 s →
+// 3 s, far from what a loaded test machine takes to answer), boot and
+// connect timeouts of 100 s before scaling (a starved test process can take
+// 100 ms to connect on loopback), and quick memory samples. Tests of the
+// timers themselves use 1/100 (30 s → 300 ms).
 func fast(o Options) Options {
 	if o.RequestTimerScale == 0 {
-		o.RequestTimerScale = 0.01
+		o.RequestTimerScale = 0.1
+	}
+	if o.BootTimeout == 0 {
+		o.BootTimeout = 100 * time.Second
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 100 * time.Second
 	}
 	if o.MemorySampleEvery == 0 {
 		o.MemorySampleEvery = 50 * time.Millisecond
@@ -183,12 +200,23 @@ func newTestApp(t *testing.T, o Options) *testApp {
 	require.NoError(t, err)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	t.Cleanup(func() {
+		var pids []int
+		for _, r := range app.Replicas() {
+			pids = append(pids, r.PID)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		require.NoError(t, app.Close(ctx))
+		require.NoError(t, app.Close(ctx), "Close twice")
 		tr.CloseIdleConnections()
 		for _, r := range app.Replicas() {
 			require.Equal(t, platform.Down, r.State)
+		}
+		// No dyno process outlives the app.
+		for _, pid := range pids {
+			if pid != 0 {
+				require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "pid %d", pid)
+			}
 		}
 	})
 	return &testApp{App: app, logs: lg, client: &http.Client{Transport: tr}, url: "http://" + app.Endpoint()}
@@ -266,5 +294,3 @@ func replica(t *testing.T, a *App, name string) platform.Replica {
 	t.Fatalf("no replica %s", name)
 	return platform.Replica{}
 }
-
-var _ = bytes.NewReader

@@ -103,6 +103,9 @@ type Options struct {
 	// routers learn of state changes with a delay; the figure is an
 	// INFERENCE.
 	RouteLag time.Duration
+	// ConnectTimeout replaces the router's 5 s connect timeout (H19),
+	// scaled like the request timers; tests on loaded machines raise it.
+	ConnectTimeout time.Duration
 	// BootTimeout replaces the 60 s a web process has to bind PORT (R10);
 	// Heroku lets an app raise it. Scaled like the request timers.
 	BootTimeout time.Duration
@@ -139,6 +142,7 @@ type App struct {
 	lifetime context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	handlers sync.WaitGroup // router requests in progress
 	srvDone  chan struct{}
 
 	tbl atomic.Pointer[table]
@@ -247,6 +251,9 @@ func withDefaults(o Options) (Options, error) {
 	}
 	if o.RouteLag == 0 {
 		o.RouteLag = DefaultRouteLag
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = ConnectTimeout
 	}
 	if o.BootTimeout <= 0 {
 		o.BootTimeout = BootTimeout
@@ -388,6 +395,9 @@ func (a *App) Close(ctx context.Context) error {
 
 	err := a.srv.Close()
 	<-a.srvDone
+	// Requests in progress end promptly once their connections are gone;
+	// none writes a log line after Close returns.
+	a.handlers.Wait()
 	var wg sync.WaitGroup
 	for _, d := range dynos {
 		wg.Add(1)

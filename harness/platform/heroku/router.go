@@ -72,7 +72,7 @@ func newRouter(a *App, port int) *router {
 		requestTimeout: a.request(RequestTimeout),
 		idleWindow:     a.request(IdleWindow),
 		queueTimeout:   a.request(QueueTimeout),
-		connectTimeout: a.request(ConnectTimeout),
+		connectTimeout: a.request(o.ConnectTimeout),
 		quarantine:     a.request(QuarantineTime),
 		perDyno:        o.ConcurrencyPerDyno,
 		maxAttempts:    o.MaxConnectAttempts,
@@ -93,6 +93,8 @@ func (rt *router) hit(w *window, now time.Time) bool {
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
+	rt.app.handlers.Add(1)
+	defer rt.app.handlers.Done()
 	l := routerlog.Line{
 		Method:    r.Method,
 		Path:      r.RequestURI,
@@ -239,7 +241,9 @@ func (rt *router) pick(tbl *table, now time.Time) *backend {
 }
 
 // forward sends the request to the dyno over pc and relays the answer,
-// enforcing the first-byte timeout and the idle window.
+// enforcing the first-byte timeout and the idle window. It runs the whole
+// exchange on the handler's goroutine; only an exchange the client no
+// longer waits for (H12) is finished on another.
 func (rt *router) forward(w http.ResponseWriter, r *http.Request, l *routerlog.Line, b *backend, pc *pconn, received time.Time) {
 	connected := time.Now()
 	var body *clientBody
@@ -247,75 +251,118 @@ func (rt *router) forward(w http.ResponseWriter, r *http.Request, l *routerlog.L
 		body = &clientBody{r: r.Body, rc: http.NewResponseController(w), idle: rt.idleWindow}
 	}
 	out := rt.outgoing(r, body, l.RequestID, l.Fwd, received)
+	readBefore := pc.cr.n
+	g := &guard{conn: pc.conn}
+	// A client that goes away takes the dyno connection with it: the dyno
+	// sees it close (INFERENCE: a proxy that closes upstream on abort).
+	stopWatch := context.AfterFunc(r.Context(), g.cut)
+	defer stopWatch()
+
+	failed := func(code string) {
+		pc.pool.discard(pc)
+		l.ServiceMS = ms(time.Since(connected))
+		l.Bytes = 0
+		rt.fail(w, l, code)
+	}
+	// clientCode names a failure caused by the client side.
+	clientCode := func() string {
+		if body != nil && body.timedOut.Load() {
+			return "H28" // the body stopped coming
+		}
+		if r.Context().Err() != nil {
+			return "H27"
+		}
+		return ""
+	}
+	serverCode := func() string {
+		if pc.cr.n > readBefore {
+			return "H18" // part of a response came, then the connection died
+		}
+		return "H13"
+	}
+
+	err := out.Write(pc.bw)
+	if err == nil {
+		err = pc.bw.Flush()
+	}
+	if err != nil {
+		if c := clientCode(); c != "" {
+			failed(c)
+		} else {
+			failed(serverCode())
+		}
+		return
+	}
+
+	// The 30 s start once the whole request is at the dyno; the first
+	// byte must come before. Peek keeps the reader intact, so after an H12
+	// the response can still be read (and dropped) in the background.
+	deadline := time.Now().Add(rt.requestTimeout)
+	g.readBy(deadline)
+	_, err = pc.br.Peek(1)
+	var resp *http.Response
+	if err == nil {
+		g.readBy(time.Now().Add(rt.idleWindow))
+		resp, err = readResponse(pc, out)
+	}
+	if err != nil {
+		switch {
+		case clientCode() != "":
+			failed(clientCode())
+		case isTimeout(err) && pc.br.Buffered() == 0:
+			rt.timedOut(w, l, pc, out, nil, stopWatch, connected)
+		case isTimeout(err):
+			failed("H15") // a response head stuck halfway
+		default:
+			failed(serverCode())
+		}
+		return
+	}
+
+	// Faults that hold a response the dyno already sent: swap latency of
+	// a dyno over its memory quota, a timeout burst (until the 30 s end).
 	stall := time.Duration(0)
 	if b.degraded.Load() {
 		stall = rt.app.opts.SwapLatency
 	}
 	if rt.hit(rt.burst.Load(), connected) {
-		stall = stallForever
+		stall = time.Until(deadline) + time.Millisecond
 	}
-	readBefore := pc.cr.n
-	ex := newExchange(pc, out, stall)
-	go ex.run()
-
-	written := ex.written
-	var timeout <-chan time.Time
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
+	if stall > 0 {
+		t := time.NewTimer(stall)
 		select {
-		case <-written:
-			// The 30 s start once the whole request is at the dyno.
-			written = nil
-			timer = time.NewTimer(rt.requestTimeout)
-			timeout = timer.C
-		case res := <-ex.result:
-			rt.relay(w, r, l, body, pc, readBefore, res, connected)
-			return
-		case <-timeout:
-			// The client gets its 503 now; the dyno is not told and goes
-			// on with the request, whose answer is read and dropped.
-			close(ex.abandon)
-			l.ServiceMS = ms(time.Since(connected))
-			l.Bytes = 0
-			rt.fail(w, l, "H12")
-			return
+		case <-t.C:
 		case <-r.Context().Done():
-			close(ex.abandon)
-			_ = pc.conn.Close()
-			<-ex.written
-			l.ServiceMS = ms(time.Since(connected))
-			l.Bytes = 0
-			rt.fail(w, l, "H27")
+		}
+		t.Stop()
+		if c := clientCode(); c != "" {
+			failed(c)
+			return
+		}
+		if time.Now().After(deadline) {
+			rt.timedOut(w, l, pc, out, resp, stopWatch, connected)
 			return
 		}
 	}
+	rt.relay(w, l, g, pc, resp, connected)
+}
+
+// timedOut answers H12 and leaves the exchange to finish on its own.
+func (rt *router) timedOut(w http.ResponseWriter, l *routerlog.Line, pc *pconn, out *http.Request, resp *http.Response, stopWatch func() bool, connected time.Time) {
+	l.ServiceMS = ms(time.Since(connected))
+	l.Bytes = 0
+	if stopWatch() {
+		// The client disconnect no longer concerns this exchange.
+		go finish(pc, out, resp)
+	} else {
+		pc.pool.discard(pc) // the client left at the same moment
+	}
+	rt.fail(w, l, "H12")
 }
 
 // relay passes the dyno's response to the client.
-func (rt *router) relay(w http.ResponseWriter, r *http.Request, l *routerlog.Line, body *clientBody, pc *pconn, readBefore int64, res exchangeResult, connected time.Time) {
+func (rt *router) relay(w http.ResponseWriter, l *routerlog.Line, g *guard, pc *pconn, resp *http.Response, connected time.Time) {
 	pool := pc.pool
-	if res.err != nil {
-		pool.discard(pc)
-		l.ServiceMS = ms(time.Since(connected))
-		l.Bytes = 0
-		switch {
-		case body != nil && body.timedOut.Load():
-			rt.fail(w, l, "H28")
-		case r.Context().Err() != nil:
-			rt.fail(w, l, "H27")
-		case pc.cr.n > readBefore:
-			rt.fail(w, l, "H18")
-		default:
-			rt.fail(w, l, "H13")
-		}
-		return
-	}
-	resp := res.resp
 	h := w.Header()
 	for k, vv := range resp.Header {
 		if hopByHop(k) {
@@ -329,7 +376,7 @@ func (rt *router) relay(w http.ResponseWriter, r *http.Request, l *routerlog.Lin
 	}
 	w.WriteHeader(resp.StatusCode)
 	l.Status = resp.StatusCode
-	n, err := rt.copyBody(w, pc, resp)
+	n, err := rt.copyBody(w, g, pc, resp)
 	l.Bytes = n
 	l.ServiceMS = ms(time.Since(connected))
 	switch {
@@ -342,7 +389,7 @@ func (rt *router) relay(w http.ResponseWriter, r *http.Request, l *routerlog.Lin
 			pool.put(pc)
 		}
 		return
-	case errors.Is(err, errClientWrite):
+	case errors.Is(err, errClientWrite) || g.isCut():
 		pool.discard(pc)
 		rt.logError(l, "H27")
 		return
@@ -361,14 +408,14 @@ func (rt *router) relay(w http.ResponseWriter, r *http.Request, l *routerlog.Lin
 var errClientWrite = errors.New("write to client")
 
 // copyBody relays the body, with the rolling idle window on the dyno side.
-func (rt *router) copyBody(w http.ResponseWriter, pc *pconn, resp *http.Response) (int64, error) {
+func (rt *router) copyBody(w http.ResponseWriter, g *guard, pc *pconn, resp *http.Response) (int64, error) {
 	bp := rt.bufs.Get().(*[]byte)
 	defer rt.bufs.Put(bp)
 	buf := *bp
 	var n int64
 	flusher, _ := w.(http.Flusher)
 	for {
-		_ = pc.conn.SetReadDeadline(time.Now().Add(rt.idleWindow))
+		g.readBy(time.Now().Add(rt.idleWindow))
 		m, err := resp.Body.Read(buf)
 		if m > 0 {
 			if _, werr := w.Write(buf[:m]); werr != nil {
@@ -578,13 +625,15 @@ type clientBody struct {
 func (b *clientBody) Read(p []byte) (int, error) {
 	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	n, err := b.r.Read(p)
-	if err != nil {
-		if isTimeout(err) {
-			b.timedOut.Store(true)
-		}
+	switch {
+	case errors.Is(err, io.EOF):
 		// Clear the deadline so it cannot fire while the server watches
 		// the idle connection.
 		_ = b.rc.SetReadDeadline(time.Time{})
+	case isTimeout(err):
+		// The deadline stays past, so the server gives up on the rest of
+		// the body at once and drops the connection.
+		b.timedOut.Store(true)
 	}
 	return n, err
 }

@@ -197,95 +197,72 @@ func (p *connPool) sever() int {
 	return len(active)
 }
 
-// exchange is one request forwarded to a dyno on one connection. Its
-// goroutine writes the request and reads the response head; the router's
-// handler either takes the result or abandons the exchange (H12, H27), in
-// which case the goroutine finishes it alone: the dyno is never told.
-type exchange struct {
-	pc  *pconn
-	req *http.Request
-	// stall delays handing over a response the dyno has already sent (R14
-	// swap, a timeout burst); forever (stallForever) holds it until the
-	// handler gives up.
-	stall time.Duration
-
-	written chan struct{} // closed when the whole request was sent
-	result  chan exchangeResult
-	abandon chan struct{} // closed by the handler when it gives up
+// guard lets the router's handler and a client-disconnect callback share
+// the deadlines of a dyno connection: once the client is gone, every read
+// or write on it fails at once.
+type guard struct {
+	conn net.Conn
+	mu   sync.Mutex
+	gone bool
 }
 
-const stallForever = time.Duration(-1)
-
-type exchangeResult struct {
-	resp *http.Response
-	err  error
-}
-
-func newExchange(pc *pconn, req *http.Request, stall time.Duration) *exchange {
-	return &exchange{
-		pc:      pc,
-		req:     req,
-		stall:   stall,
-		written: make(chan struct{}),
-		result:  make(chan exchangeResult),
-		abandon: make(chan struct{}),
+// readBy sets the read deadline, unless the client is gone.
+func (g *guard) readBy(t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.gone {
+		_ = g.conn.SetReadDeadline(t)
 	}
 }
 
-func (ex *exchange) run() {
-	resp, err := ex.roundTrip()
-	if err == nil && ex.stall != 0 {
-		var wait <-chan time.Time
-		if ex.stall > 0 {
-			t := time.NewTimer(ex.stall)
-			defer t.Stop()
-			wait = t.C
-		}
-		select {
-		case <-wait:
-		case <-ex.abandon:
-		}
-	}
-	select {
-	case ex.result <- exchangeResult{resp: resp, err: err}:
-		return // the handler owns the response and the connection now
-	case <-ex.abandon:
-	}
-	// The client got its answer already; finish the exchange with the dyno
-	// so it completes (and commits) the request undisturbed.
-	if err != nil {
-		ex.pc.pool.discard(ex.pc)
-		return
-	}
-	if _, err := drain(resp); err != nil || resp.Close {
-		ex.pc.pool.discard(ex.pc)
-		return
-	}
-	ex.pc.pool.put(ex.pc)
+func (g *guard) isCut() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gone
 }
 
-func (ex *exchange) roundTrip() (*http.Response, error) {
-	pc := ex.pc
-	err := ex.req.Write(pc.bw)
-	if err == nil {
-		err = pc.bw.Flush()
-	}
-	close(ex.written)
-	if err != nil {
-		return nil, err
-	}
+// cut makes every pending and future read and write fail.
+func (g *guard) cut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gone = true
+	_ = g.conn.SetDeadline(time.Unix(1, 0))
+}
+
+// readResponse reads the dyno's response head, skipping informational
+// responses (100 Continue, 103 Early Hints): the router answers
+// 100-continue itself.
+func readResponse(pc *pconn, req *http.Request) (*http.Response, error) {
 	for {
-		resp, err := http.ReadResponse(pc.br, ex.req)
+		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			return nil, err
 		}
-		// Informational responses (100 Continue, 103 Early Hints) are not
-		// the response; the router answers 100-continue itself.
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue
 		}
 		return resp, nil
 	}
+}
+
+// finish completes an exchange the client no longer waits for (after an
+// H12): the dyno gets to send its whole response, which is dropped. The
+// dyno is never told that the client got a 503. resp is nil when the
+// response has not come yet.
+func finish(pc *pconn, req *http.Request, resp *http.Response) {
+	_ = pc.conn.SetReadDeadline(time.Time{})
+	if resp == nil {
+		var err error
+		if resp, err = readResponse(pc, req); err != nil {
+			pc.pool.discard(pc)
+			return
+		}
+	}
+	if _, err := drain(resp); err != nil || resp.Close {
+		pc.pool.discard(pc)
+		return
+	}
+	pc.pool.put(pc)
 }
 
 func drain(resp *http.Response) (int64, error) {

@@ -352,7 +352,9 @@ func (l Line) String() string { return string(l.Append(nil, Router20)) }
 // Append appends the fields of l (without timestamp and tag) in Heroku's
 // order: sock first when set, then at, code and desc for errors, method,
 // path, host, request_id, fwd, dyno, connect, service, status, bytes,
-// protocol, and tls / tls_version when set. -1 numbers are written empty.
+// protocol, and tls / tls_version when set (the legacy style puts
+// tls_version before protocol, as its example does). -1 numbers are
+// written empty.
 func (l Line) Append(b []byte, style Style) []byte {
 	if l.Sock != "" {
 		b = appendKV(b, "sock", l.Sock, false)
@@ -389,13 +391,18 @@ func (l Line) Append(b []byte, style Style) []byte {
 	if l.Bytes >= 0 {
 		b = strconv.AppendInt(b, l.Bytes, 10)
 	}
+	if style == Legacy && l.TLSVersion != "" {
+		// The legacy router writes tls_version before protocol.
+		b = append(b, ' ')
+		b = appendKV(b, "tls_version", l.TLSVersion, false)
+	}
 	b = append(b, ' ')
 	b = appendKV(b, "protocol", l.Protocol, false)
 	if l.TLS != "" {
 		b = append(b, ' ')
 		b = appendKV(b, "tls", l.TLS, false)
 	}
-	if l.TLSVersion != "" {
+	if style != Legacy && l.TLSVersion != "" {
 		b = append(b, ' ')
 		b = appendKV(b, "tls_version", l.TLSVersion, false)
 	}

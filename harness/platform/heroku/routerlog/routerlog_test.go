@@ -193,6 +193,18 @@ func TestFormatRoundTrip(t *testing.T) {
 	ok := Line{At: "info", Method: "GET", Path: "/", Fwd: "1.2.3.4", ConnectMS: 0, ServiceMS: 0, Status: 200, Bytes: 0}
 	require.Contains(t, string(ok.Append(nil, Router20)), `path="/" host= request_id= fwd=1.2.3.4 `)
 	require.Contains(t, string(ok.Append(nil, Legacy)), `path=/ host= request_id= fwd="1.2.3.4" `)
+	// Each style re-creates its documented example byte for byte.
+	for _, i := range []int{0, 2} {
+		e, err := ParseEntry(herokuExamples[i].line)
+		require.NoError(t, err)
+		l, err := ParseRouter(herokuExamples[i].line)
+		require.NoError(t, err)
+		style := Legacy
+		if i == 2 {
+			style = Router20
+		}
+		require.Equal(t, e.Message, string(l.Append(nil, style)))
+	}
 }
 
 func TestScanFrames(t *testing.T) {

@@ -1,0 +1,96 @@
+package heroku
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkRouterOverhead calls one real dyno doing a small, realistic
+// request (decode JSON, hash, ~1 ms stand-in for a database round trip,
+// encode JSON) directly, through the router, and through the standard
+// library's httputil.ReverseProxy (the cost of one more loopback hop with
+// no Heroku logic), in turn, and reports the percentiles of each and the
+// router's added share of the direct call. It takes at least 1500 samples
+// of each, whatever b.N.
+func BenchmarkRouterOverhead(b *testing.B) {
+	app, err := New(Options{Seed: 1, Log: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	defer func() { _ = app.Close(context.Background()) }()
+	if err := app.Deploy(ctx, spec(nil), 1); err != nil {
+		b.Fatal(err)
+	}
+	dyno := app.Replicas()[0].Addr
+	direct := "http://" + dyno + "/work"
+	routed := "http://" + app.Endpoint() + "/work"
+	rpListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rp := &http.Server{Handler: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: dyno})}
+	go func() { _ = rp.Serve(rpListener) }()
+	defer rp.Close()
+	proxied := "http://" + rpListener.Addr().String() + "/work"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	const body = `{"customer":{"source_id":"cust_0042"},"order":{"amount":2500,"items":[{"sku":"A1","quantity":2}]},"metadata":{"channel":"web"}}`
+	call := func(url string) time.Duration {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		began := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		took := time.Since(began)
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s: status %d", url, resp.StatusCode)
+		}
+		return took
+	}
+	urls := []string{direct, routed, proxied}
+	for range 50 { // warm every path's connections
+		for _, u := range urls {
+			call(u)
+		}
+	}
+	n := max(b.N, 1500)
+	took := make([][]time.Duration, len(urls))
+	b.ResetTimer()
+	for i := range n {
+		for j := range urls {
+			k := (i + j) % len(urls) // rotate the order
+			took[k] = append(took[k], call(urls[k]))
+		}
+	}
+	b.StopTimer()
+	for _, s := range took {
+		slices.Sort(s)
+	}
+	d, r, p := took[0], took[1], took[2]
+	pct := func(s []time.Duration, p float64) float64 {
+		return float64(s[int(p*float64(len(s)-1))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(d, 0.50), "direct_p50_ms")
+	b.ReportMetric(pct(d, 0.99), "direct_p99_ms")
+	b.ReportMetric(pct(r, 0.50), "router_p50_ms")
+	b.ReportMetric(pct(r, 0.99), "router_p99_ms")
+	b.ReportMetric(pct(p, 0.50), "revproxy_p50_ms")
+	b.ReportMetric(pct(p, 0.99), "revproxy_p99_ms")
+	b.ReportMetric(100*(pct(r, 0.50)-pct(d, 0.50))/pct(d, 0.50), "router_added_p50_%")
+	b.ReportMetric(100*(pct(r, 0.99)-pct(d, 0.99))/pct(d, 0.99), "router_added_p99_%")
+	b.ReportMetric(100*(pct(p, 0.50)-pct(d, 0.50))/pct(d, 0.50), "revproxy_added_p50_%")
+	b.ReportMetric(0, "ns/op")
+}
