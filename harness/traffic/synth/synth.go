@@ -230,10 +230,10 @@ func newGenerator(cfg Config) *generator {
 			amount: amt, remaining: amt,
 		})
 	}
-	// Bursts: Poisson starts, 5–20 s long, 2–4× the rate, each on one flash voucher.
+	// Bursts: Poisson starts, 5–20 s long, 1.5–3× the rate, each on one flash voucher.
 	for t := g.exp(cfg.BurstEvery.Seconds()); t < g.end; t += g.exp(cfg.BurstEvery.Seconds()) {
 		d := 5 + 15*rng.Float64()
-		g.bursts = append(g.bursts, burst{start: t, end: t + d, factor: 2 + 2*rng.Float64(), flash: rng.IntN(cfg.Flash)})
+		g.bursts = append(g.bursts, burst{start: t, end: t + d, factor: 1.5 + 1.5*rng.Float64(), flash: rng.IntN(cfg.Flash)})
 	}
 	return g
 }
@@ -263,7 +263,7 @@ func (g *generator) burstAt(t float64) (burst, bool) {
 
 func (g *generator) run(w *trace.Writer) error {
 	sessionRate := g.cfg.Rate / meanPerSession
-	maxFactor := 4.0 // the largest burst factor; the daily shape peaks at 1
+	maxFactor := 3.0 // the largest burst factor; the daily shape peaks at 1
 	next := map[string]float64{}
 	type stream struct {
 		name string
