@@ -46,8 +46,9 @@ type Options struct {
 	// Run is the run's id, part of every container and network name and
 	// label; default a random one.
 	Run string
-	// Seed seeds Toxiproxy's toxics (toxicity draws), for repeatable runs.
-	Seed int64
+	// Seed seeds Toxiproxy's toxics (toxicity draws) and the Route53
+	// emulator's ids and weighted answers, for repeatable runs.
+	Seed uint64
 	// StartTimeout bounds each service's start; default 2 minutes.
 	StartTimeout time.Duration
 	// Logf receives what the driver wants a person to know (images used,

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -260,7 +259,7 @@ func (s *Stack) startRoute53(ctx context.Context, img resolvedImage) (*service, 
 		"EAGER_SERVICE_LOADING": "1",
 	}))
 	if isRoute53Emulator(img) {
-		opts = append(opts, testcontainers.WithCmd("-api", ":4566", "-dns", ":53", "-seed", strconv.FormatUint(uint64(s.opts.Seed), 10)))
+		opts = append(opts, testcontainers.WithCmd("-api", ":4566", "-dns", ":53", "-seed", strconv.FormatUint(s.opts.Seed, 10)))
 	}
 	c, err := localstack.Run(ctx, img.Ref, opts...)
 	var tc testcontainers.Container
@@ -296,7 +295,7 @@ func (s *Stack) startToxiproxy(ctx context.Context, img resolvedImage) (*service
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, testcontainers.WithCmd("-host=0.0.0.0", "-seed="+strconv.FormatInt(s.opts.Seed, 10)))
+	opts = append(opts, testcontainers.WithCmd("-host=0.0.0.0", "-seed="+strconv.FormatInt(int64(s.opts.Seed), 10)))
 	c, err := testcontainers.Run(ctx, img.Ref, opts...)
 	var tc testcontainers.Container
 	if c != nil {
@@ -379,9 +378,9 @@ func (s *Stack) endpoints() stack.Endpoints {
 		name, endpoint string
 		svc            *service
 	}{
-		{stack.Postgres, ep.PostgresURL, pg},
-		{stack.Redis, ep.RedisURL, rd},
-		{stack.Mongo, ep.MongoURL, mg},
+		{stack.Postgres, pg.addr("5432/tcp"), pg},
+		{stack.Redis, rd.addr("6379/tcp"), rd},
+		{stack.Mongo, mg.addr("27017/tcp"), mg},
 		{stack.Route53, ep.Route53URL, r53},
 		{stack.DNS, r53.addr("53/udp"), r53},
 		{stack.Proxy, ep.ToxiproxyURL, tx},
@@ -442,10 +441,4 @@ func poll(ctx context.Context, what string, check func(context.Context) error) e
 			wait *= 2
 		}
 	}
-}
-
-// hostPort returns the port of a host:port.
-func hostPort(addr string) string {
-	_, p, _ := strings.Cut(addr, ":")
-	return p
 }

@@ -29,6 +29,9 @@ type Resource struct {
 }
 
 func (r Resource) String() string {
+	if r.Role == "" {
+		return fmt.Sprintf("%s %s (run %s)", r.Kind, r.Name, r.Run)
+	}
 	return fmt.Sprintf("%s %s (run %s, %s)", r.Kind, r.Name, r.Run, r.Role)
 }
 

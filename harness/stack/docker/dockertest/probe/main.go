@@ -1,6 +1,6 @@
 // Command probe is a tiny HTTP service for the docker driver's tests, run
 // as a container like the service under test: it serves on PORT, reports its
-// environment, allocates memory on request (to reach a memory limit) and
+// environment, dials addresses from inside its network, allocates memory on request (to reach a memory limit) and
 // dies from SIGTERM unless GRACEFUL (shut down cleanly) or IGNORE_TERM
 // (ignore it, as a hung service would) is set.
 package main
@@ -8,12 +8,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -30,6 +32,15 @@ func main() {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, os.Getenv(r.URL.Query().Get("k")))
+	})
+	mux.HandleFunc("/dial", func(w http.ResponseWriter, r *http.Request) {
+		c, err := net.DialTimeout("tcp", r.URL.Query().Get("addr"), 2*time.Second)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		c.Close()
+		fmt.Fprint(w, "ok")
 	})
 	mux.HandleFunc("/alloc", func(w http.ResponseWriter, r *http.Request) {
 		mb, err := strconv.Atoi(r.URL.Query().Get("mb"))
