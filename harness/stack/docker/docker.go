@@ -227,16 +227,28 @@ func (s *Stack) NetworkAddrs() map[string]string {
 // absent).
 func (s *Stack) ServiceImage() string { return s.service.Ref }
 
+// RunnerOptions choose how service containers run.
+type RunnerOptions struct {
+	// MemoryLimit is each instance's cgroup memory limit in bytes; past it
+	// the kernel OOM-kills the service (a real R15). 0 for none.
+	MemoryLimit int64
+	// HostNetwork runs instances in the host's network namespace rather
+	// than on the run's network (see replica.Options.HostNetwork): needed
+	// when the service must call a server of the harness on loopback.
+	HostNetwork bool
+}
+
 // Runner returns a platform.Runner that starts service instances as
-// containers on the run's network, their environment's host addresses
-// rewritten to in-network ones (see NetworkAddrs), each limited to
-// memoryLimit bytes of memory when it is positive. Close closes it.
-func (s *Stack) Runner(memoryLimit int64) *replica.Runner {
+// containers — by default on the run's network, their environment's host
+// addresses rewritten to in-network ones (see NetworkAddrs). Close closes
+// it.
+func (s *Stack) Runner(opts RunnerOptions) *replica.Runner {
 	r := replica.New(s.cli, replica.Options{
 		Run:          s.run,
 		Network:      s.network,
 		NetworkAddrs: s.NetworkAddrs(),
-		MemoryLimit:  memoryLimit,
+		MemoryLimit:  opts.MemoryLimit,
+		HostNetwork:  opts.HostNetwork,
 	})
 	s.mu.Lock()
 	s.runners = append(s.runners, r)

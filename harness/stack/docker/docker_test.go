@@ -181,7 +181,7 @@ func TestDockerStack(t *testing.T) {
 
 	t.Run("replica containers reach the services by their host URLs", func(t *testing.T) {
 		img := dockertest.ProbeImage(t, cli)
-		runner := s.Runner(0)
+		runner := s.Runner(docker.RunnerOptions{})
 		port, err := stack.FreePort("127.0.0.1")
 		require.NoError(t, err)
 		urls := mustFor(t, ep, "aws")

@@ -52,6 +52,12 @@ type Options struct {
 	// MemoryLimit is each instance's cgroup memory limit in bytes (no
 	// swap); 0 for none.
 	MemoryLimit int64
+	// HostNetwork runs instances in the host's network namespace instead
+	// of Network: the service binds PORT on the host itself, EGRESS_ADDR is
+	// set as for a process, nothing is rewritten, and the service reaches
+	// servers on the host's loopback (a partner webhook mock, the stack's
+	// published ports). Instances must then use distinct ports.
+	HostNetwork bool
 }
 
 // Runner starts containers of a service image. It owns them: Close removes
@@ -79,9 +85,10 @@ func New(cli *client.Client, opts Options) *Runner {
 // Start creates and starts a container of spec.Image serving on cfg.Addr:
 // the service listens on PORT (cfg.Addr's port) inside the container and
 // Docker publishes it on cfg.Addr. It returns once the container runs; use
-// platform.WaitListening for the boot. EGRESS_ADDR is not set: a
-// container's outbound address is its own on the network. spec.Command is
-// ignored (it names a host binary); the image's entrypoint runs.
+// platform.WaitListening for the boot. EGRESS_ADDR is not set on a Docker
+// network (a container's outbound address is its own there); with
+// HostNetwork it is. spec.Command is ignored (it names a host binary); the
+// image's entrypoint runs.
 func (r *Runner) Start(ctx context.Context, spec platform.ServiceSpec, cfg platform.InstanceConfig) (platform.Instance, error) {
 	if spec.Image == "" {
 		return nil, fmt.Errorf("start %s: service %q has no image", cfg.Name, spec.Name)
@@ -105,28 +112,30 @@ func (r *Runner) Start(ctx context.Context, spec platform.ServiceSpec, cfg platf
 	labels := engine.Labels(r.opts.Run, "replica")
 	labels[LabelReplica] = cfg.Name
 	init := true
-	hc := &container.HostConfig{
-		PortBindings: mobynet.PortMap{cport: {{HostIP: hostIP, HostPort: port}}},
-		Init:         &init,
-	}
+	hc := &container.HostConfig{Init: &init}
 	if r.opts.MemoryLimit > 0 {
 		hc.Memory = r.opts.MemoryLimit
 		hc.MemorySwap = r.opts.MemoryLimit
 	}
+	conf := &container.Config{Image: spec.Image, Labels: labels}
 	var nc *mobynet.NetworkingConfig
-	if r.opts.Network != "" {
-		hc.NetworkMode = container.NetworkMode(r.opts.Network)
-		nc = &mobynet.NetworkingConfig{EndpointsConfig: map[string]*mobynet.EndpointSettings{r.opts.Network: {}}}
+	switch {
+	case r.opts.HostNetwork:
+		hc.NetworkMode = "host"
+		conf.Env = hostEnv(spec.Env, cfg.Env, port, cfg.Egress)
+	default:
+		hc.PortBindings = mobynet.PortMap{cport: {{HostIP: hostIP, HostPort: port}}}
+		conf.ExposedPorts = mobynet.PortSet{cport: {}}
+		conf.Env = r.env(spec.Env, cfg.Env, port)
+		if r.opts.Network != "" {
+			hc.NetworkMode = container.NetworkMode(r.opts.Network)
+			nc = &mobynet.NetworkingConfig{EndpointsConfig: map[string]*mobynet.EndpointSettings{r.opts.Network: {}}}
+		}
 	}
 	name := fmt.Sprintf("cutover-%s-%s-%d", r.opts.Run, safeName(cfg.Name), r.seq.Add(1))
 	created, err := r.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: name,
-		Config: &container.Config{
-			Image:        spec.Image,
-			Env:          r.env(spec.Env, cfg.Env, port),
-			Labels:       labels,
-			ExposedPorts: mobynet.PortSet{cport: {}},
-		},
+		Name:             name,
+		Config:           conf,
 		HostConfig:       hc,
 		NetworkingConfig: nc,
 	})
@@ -164,17 +173,37 @@ func (r *Runner) Start(ctx context.Context, spec platform.ServiceSpec, cfg platf
 // env is spec's environment, then cfg's, with host addresses rewritten to
 // in-network ones, then PORT.
 func (r *Runner) env(specEnv, cfgEnv map[string]string, port string) []string {
-	env := map[string]string{}
-	for k, v := range specEnv {
-		env[k] = v
-	}
-	for k, v := range cfgEnv {
-		env[k] = v
-	}
+	env := merge(specEnv, cfgEnv)
 	for k, v := range env {
 		env[k] = RewriteAddrs(v, r.opts.NetworkAddrs)
 	}
 	env["PORT"] = port
+	return envList(env)
+}
+
+// hostEnv is the environment of an instance on the host's network: as a
+// process gets it (PORT, EGRESS_ADDR), nothing rewritten.
+func hostEnv(specEnv, cfgEnv map[string]string, port, egress string) []string {
+	env := merge(specEnv, cfgEnv)
+	env["PORT"] = port
+	if egress != "" {
+		env["EGRESS_ADDR"] = egress
+	}
+	return envList(env)
+}
+
+func merge(a, b map[string]string) map[string]string {
+	env := map[string]string{}
+	for k, v := range a {
+		env[k] = v
+	}
+	for k, v := range b {
+		env[k] = v
+	}
+	return env
+}
+
+func envList(env map[string]string) []string {
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,15 +85,12 @@ type fixture struct {
 	t      *testing.T
 }
 
-func newFixture(t *testing.T, memoryLimit int64) *fixture {
+func newFixture(t *testing.T, opts replica.Options) *fixture {
 	cli := dockertest.Engine(t)
 	img := dockertest.ProbeImage(t, cli)
 	run := fmt.Sprintf("rt%d", time.Now().UnixNano()%1_000_000_000)
-	r := replica.New(cli, replica.Options{
-		Run:          run,
-		NetworkAddrs: map[string]string{"127.0.0.1:5432": "postgres:5432"},
-		MemoryLimit:  memoryLimit,
-	})
+	opts.Run = run
+	r := replica.New(cli, opts)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -106,9 +104,14 @@ func newFixture(t *testing.T, memoryLimit int64) *fixture {
 
 func (f *fixture) start(ctx context.Context, name string, env map[string]string, out *output) *replica.Instance {
 	f.t.Helper()
-	port, err := stack.FreePort("127.0.0.1")
+	return f.startAt(ctx, "127.0.0.1", name, env, out)
+}
+
+func (f *fixture) startAt(ctx context.Context, host, name string, env map[string]string, out *output) *replica.Instance {
+	f.t.Helper()
+	port, err := stack.FreePort(host)
 	require.NoError(f.t, err)
-	cfg := platform.InstanceConfig{Name: name, Addr: fmt.Sprintf("127.0.0.1:%d", port), Env: env}
+	cfg := platform.InstanceConfig{Name: name, Addr: fmt.Sprintf("%s:%d", host, port), Env: env, Egress: host}
 	if out != nil {
 		cfg.Output = out.add
 	}
@@ -149,7 +152,7 @@ func waitDone(t *testing.T, inst *replica.Instance) {
 }
 
 func TestInstanceLifecycle(t *testing.T) {
-	f := newFixture(t, 0)
+	f := newFixture(t, replica.Options{NetworkAddrs: map[string]string{"127.0.0.1:5432": "postgres:5432"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -164,6 +167,9 @@ func TestInstanceLifecycle(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, port, got)
 		require.Positive(t, inst.PID())
+		got, err = get(ctx, inst, "/env?k=EGRESS_ADDR")
+		require.NoError(t, err)
+		require.Empty(t, got, "no egress address on a Docker network")
 		require.Eventually(t, func() bool { return strings.Contains(out.text(), "stdout: probe: listening on :"+port) }, 10*time.Second, 20*time.Millisecond)
 		require.NoError(t, inst.Kill())
 		waitDone(t, inst)
@@ -239,7 +245,7 @@ func TestInstanceLifecycle(t *testing.T) {
 }
 
 func TestMemoryLimitIsARealOOMKill(t *testing.T) {
-	f := newFixture(t, 48<<20)
+	f := newFixture(t, replica.Options{MemoryLimit: 48 << 20})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -264,4 +270,26 @@ func TestMemoryLimitIsARealOOMKill(t *testing.T) {
 		waitDone(t, inst)
 		require.True(t, inst.OOMKilled())
 	})
+}
+
+func TestHostNetworkReachesHostLoopback(t *testing.T) {
+	f := newFixture(t, replica.Options{HostNetwork: true, NetworkAddrs: map[string]string{"127.0.0.1:5432": "postgres:5432"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	harness := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer harness.Close()
+
+	inst := f.startAt(ctx, "127.0.0.7", "web.1", map[string]string{"DATABASE_URL": "postgres://127.0.0.1:5432/db"}, nil)
+	require.True(t, strings.HasPrefix(inst.Addr(), "127.0.0.7:"))
+	got, err := get(ctx, inst, "/dial?addr="+harness.Listener.Addr().String())
+	require.NoError(t, err, got)
+	got, err = get(ctx, inst, "/env?k=EGRESS_ADDR")
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.7", got)
+	got, err = get(ctx, inst, "/env?k=DATABASE_URL")
+	require.NoError(t, err)
+	require.Equal(t, "postgres://127.0.0.1:5432/db", got, "nothing rewritten on the host's network")
+	require.NoError(t, inst.Kill())
+	waitDone(t, inst)
+	require.Equal(t, 137, inst.ExitCode())
 }
