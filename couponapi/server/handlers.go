@@ -125,7 +125,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 // planted bug validate_cache_stale is on) and wakes the outbox relay.
 func (s *Server) forget(r *http.Request, code string) {
 	if !s.d.Bugs.Has(bugs.ValidateCacheStale) {
-		s.d.Cache.ForgetVoucher(r.Context(), code)
+		s.d.Cache.ForgetVoucher(context.WithoutCancel(r.Context()), code)
 	}
 	s.d.Committed()
 }

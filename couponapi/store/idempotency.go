@@ -92,6 +92,9 @@ func (s *Store) idempotentOnce(ctx context.Context, k IdemKey, fn func(context.C
 	if err != nil {
 		return Response{}, false, err
 	}
+	if resp.Body == nil {
+		resp.Body = []byte{}
+	}
 	if k.Key != "" {
 		if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET status = $3, response = $4
 			WHERE app_id = $1 AND key = $2`, k.AppID, k.Key, resp.Status, resp.Body); err != nil {
