@@ -80,7 +80,9 @@ func TestStore(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrIdempotencyMismatch)
 		// Keys are per application.
 		_, replayed, err = s.Idempotent(ctx, store.IdemKey{AppID: "b", Key: "k-fail", Hash: []byte("other")},
-			func(ctx context.Context, tx *store.Tx) (store.Response, error) { return store.Response{Status: 200}, nil })
+			func(ctx context.Context, tx *store.Tx) (store.Response, error) {
+				return store.Response{Status: 200}, nil
+			})
 		require.NoError(t, err)
 		require.False(t, replayed)
 	})
