@@ -154,6 +154,9 @@ func TestCyclingWithinOneCompressedDay(t *testing.T) {
 }
 
 func TestCrashBackoffSequence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the crash loop through five cool-offs takes about 6 s")
+	}
 	t.Parallel()
 	// Cool-offs of 20/40/60/180/320 min become 100/200/300/900/1600 ms.
 	scale := 1.0 / 12000
@@ -357,6 +360,12 @@ func TestDynoSizes(t *testing.T) {
 	}
 	_, err := ParseDynoSize("hobby")
 	require.Error(t, err)
+	_, err = New(Options{Size: "hobby"})
+	require.Error(t, err)
+	app, err := New(Options{Size: "Performance-M"})
+	require.NoError(t, err)
+	require.Equal(t, PerformanceM.Quota(), app.quota)
+	require.NoError(t, app.Close(context.Background()))
 }
 
 func TestKillReplicaAndCycleNow(t *testing.T) {

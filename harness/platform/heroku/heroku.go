@@ -219,9 +219,11 @@ func withDefaults(o Options) (Options, error) {
 	if o.Size == "" {
 		o.Size = Standard1X
 	}
-	if _, ok := sizes[o.Size]; !ok {
-		return o, fmt.Errorf("unknown dyno size %q", o.Size)
+	size, err := ParseDynoSize(string(o.Size))
+	if err != nil {
+		return o, err
 	}
+	o.Size = size
 	if o.MemorySampleEvery <= 0 {
 		o.MemorySampleEvery = time.Second
 	}

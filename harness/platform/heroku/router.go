@@ -25,6 +25,13 @@ const (
 	maxMethod      = 127
 )
 
+// Response limits (heroku-facts.md 1.12); violations get 502 and H25.
+const (
+	maxResponseHeaderLine = 512 << 10
+	maxCookie             = 8192
+	maxStatusLine         = 8192
+)
+
 // router is the HTTP router in front of the dynos.
 type router struct {
 	app    *App
@@ -319,6 +326,11 @@ func (rt *router) forward(w http.ResponseWriter, r *http.Request, l *routerlog.L
 		return
 	}
 
+	if code := checkResponse(resp); code != "" {
+		failed(code)
+		return
+	}
+
 	// Faults that hold a response the dyno already sent: swap latency of
 	// a dyno over its memory quota, a timeout burst (until the 30 s end).
 	stall := time.Duration(0)
@@ -590,6 +602,28 @@ func withinLimits(r *http.Request) bool {
 		}
 	}
 	return count <= maxHeaders
+}
+
+// checkResponse applies Heroku's response rules: a status line without a
+// reason phrase is malformed (H17); oversized lines break the limits (H25).
+func checkResponse(resp *http.Response) string {
+	if !strings.Contains(resp.Status, " ") {
+		return "H17"
+	}
+	if len("HTTP/1.1 ")+len(resp.Status) > maxStatusLine {
+		return "H25"
+	}
+	for k, vv := range resp.Header {
+		for _, v := range vv {
+			if len(k)+2+len(v) > maxResponseHeaderLine {
+				return "H25"
+			}
+			if k == "Set-Cookie" && len(v) > maxCookie {
+				return "H25"
+			}
+		}
+	}
+	return ""
 }
 
 // hopByHop headers belong to one connection, not the request.

@@ -627,3 +627,26 @@ func TestRandomSelectionIsUniformAndSeeded(t *testing.T) {
 		require.InDelta(t, 50, count[d], 25, "%v", count)
 	}
 }
+
+func TestResponseRulesH17AndH25(t *testing.T) {
+	t.Parallel()
+	ta := start(t, fast(Options{Seed: 41}), 1, nil)
+	tests := []struct {
+		query  string
+		status int
+		code   string
+	}{
+		{"", 200, ""},
+		{"status=HTTP/1.1+200", 503, "H17"},
+		{"cookie=8192", 200, ""},
+		{"cookie=8193", 502, "H25"},
+	}
+	for i, tt := range tests {
+		id := reqID("response-rules-" + strconv.Itoa(i))
+		status, _, _ := ta.get(t, "/raw?"+tt.query, id)
+		require.Equal(t, tt.status, status, tt.query)
+		l := ta.logs.waitRequest(t, id)
+		require.Equal(t, tt.code, l.Code, tt.query)
+		require.Equal(t, tt.status, l.Status, tt.query)
+	}
+}

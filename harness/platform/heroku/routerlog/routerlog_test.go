@@ -247,15 +247,18 @@ func FuzzParseRouter(f *testing.F) {
 		}
 		// Whatever parses re-formats to a line that parses to the same
 		// typed fields (key order and unknown keys aside).
-		text := string(AppendEntry(nil, l.Time, "heroku", "router", string(l.Append(nil, Router20))))
-		again, err := ParseRouter(text)
-		require.NoError(t, err, text)
-		l.Keys, l.Extra, again.Keys, again.Extra = nil, nil, nil, nil
-		require.True(t, l.Time.Truncate(time.Microsecond).Equal(again.Time), "%v %v", l.Time, again.Time)
-		l.Time, again.Time = time.Time{}, time.Time{}
-		normalize(&l)
-		normalize(&again)
-		require.Equal(t, l, again, text)
+		for _, style := range []Style{Router20, Legacy} {
+			text := string(AppendEntry(nil, l.Time, "heroku", "router", string(l.Append(nil, style))))
+			again, err := ParseRouter(text)
+			require.NoError(t, err, text)
+			want := l
+			want.Keys, want.Extra, again.Keys, again.Extra = nil, nil, nil, nil
+			require.True(t, want.Time.Truncate(time.Microsecond).Equal(again.Time), "%v %v", want.Time, again.Time)
+			want.Time, again.Time = time.Time{}, time.Time{}
+			normalize(&want)
+			normalize(&again)
+			require.Equal(t, want, again, text)
+		}
 	})
 }
 

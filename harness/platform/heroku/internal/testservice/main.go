@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -145,6 +146,25 @@ func (s *service) routes() http.Handler {
 		}
 		_ = bw.Flush()
 		_ = conn.Close()
+	})
+	mux.HandleFunc("/raw", func(w http.ResponseWriter, r *http.Request) {
+		// A hand-written response head: ?status=HTTP/1.1+200 (no reason
+		// phrase) or ?cookie=N (a Set-Cookie of N bytes).
+		conn, bw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		status := r.URL.Query().Get("status")
+		if status == "" {
+			status = "HTTP/1.1 200 OK"
+		}
+		cookie := ""
+		if n, _ := strconv.Atoi(r.URL.Query().Get("cookie")); n > 0 {
+			cookie = "Set-Cookie: c=" + strings.Repeat("x", n-2) + "\r\n"
+		}
+		_, _ = bw.WriteString(status + "\r\n" + cookie + "Content-Length: 3\r\nConnection: close\r\n\r\nraw")
+		_ = bw.Flush()
 	})
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
 		chunks, _ := strconv.Atoi(r.URL.Query().Get("chunks"))
