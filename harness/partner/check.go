@@ -9,8 +9,8 @@ import (
 	"github.com/cutover/cutover/harness/oracle/state"
 )
 
-// SyncName is the name of the partner-sync invariant.
-const SyncName = "partner-sync"
+// SyncName is the name of the partner_sync invariant.
+const SyncName = "partner_sync"
 
 // WaitSynced waits (up to timeout) until every redemption id in ids has
 // been accepted by the partner, and reports how many still were not.
@@ -31,7 +31,7 @@ func (s *Server) WaitSynced(ctx context.Context, ids []string, timeout time.Dura
 	}
 }
 
-// SyncChecker is the partner-sync invariant: every committed redemption
+// SyncChecker is the partner_sync invariant: every committed redemption
 // reached the partner (a call the firewall accepted), whichever platform
 // committed it. Call WaitSynced before checking to let retries land.
 type SyncChecker struct{ Partner *Server }
