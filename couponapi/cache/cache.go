@@ -135,17 +135,28 @@ func (c *Cache) set(ctx context.Context, op, key string, v any, ttl time.Duratio
 
 func voucherKey(code string) string { return prefix + "voucher:" + code }
 
-// Voucher returns the cached state of voucher code, if any.
+// cachedVoucher is a voucher with the end of its validity, so the bound
+// holds even on a Redis whose TTLs lag (or, like an embedded test Redis,
+// never run down).
+type cachedVoucher struct {
+	Voucher voucher.Voucher `json:"voucher"`
+	Until   time.Time       `json:"until"`
+}
+
+// Voucher returns the cached state of voucher code, if any and not older
+// than the ttl it was put with.
 func (c *Cache) Voucher(ctx context.Context, code string) (voucher.Voucher, bool) {
-	var v voucher.Voucher
-	ok := c.get(ctx, "get voucher", voucherKey(code), &v)
-	return v, ok
+	var cv cachedVoucher
+	if !c.get(ctx, "get voucher", voucherKey(code), &cv) || !time.Now().Before(cv.Until) {
+		return voucher.Voucher{}, false
+	}
+	return cv.Voucher, true
 }
 
 // PutVoucher caches v for ttl. The ttl is the hard bound on how long
 // validate can answer from a state older than Postgres'.
 func (c *Cache) PutVoucher(ctx context.Context, v voucher.Voucher, ttl time.Duration) {
-	c.set(ctx, "put voucher", voucherKey(v.Code), v, ttl)
+	c.set(ctx, "put voucher", voucherKey(v.Code), cachedVoucher{Voucher: v, Until: time.Now().Add(ttl)}, ttl)
 }
 
 // ForgetVoucher drops the cached state of code (after a redemption or a

@@ -44,6 +44,15 @@ func TestCache(t *testing.T) {
 	_, ok = c.Voucher(ctx, "B")
 	require.False(t, ok, "the TTL bounds a cached voucher")
 
+	// The bound holds even where Redis does not run TTLs down.
+	m.ClockTTL(false)
+	c.PutVoucher(ctx, voucher.Voucher{Code: "C"}, 50*time.Millisecond)
+	_, ok = c.Voucher(ctx, "C")
+	require.True(t, ok)
+	time.Sleep(100 * time.Millisecond)
+	_, ok = c.Voucher(ctx, "C")
+	require.False(t, ok, "an entry past its bound is a miss")
+
 	c.PutAnswer(ctx, "app", "k", cache.Answer{Hash: []byte{1, 2}, Status: 200, Body: []byte(`{"id":"r_1"}`)})
 	a, ok := c.Answer(ctx, "app", "k")
 	require.True(t, ok)
