@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -92,5 +94,66 @@ func BenchmarkRouterOverhead(b *testing.B) {
 	b.ReportMetric(100*(pct(r, 0.50)-pct(d, 0.50))/pct(d, 0.50), "router_added_p50_%")
 	b.ReportMetric(100*(pct(r, 0.99)-pct(d, 0.99))/pct(d, 0.99), "router_added_p99_%")
 	b.ReportMetric(100*(pct(p, 0.50)-pct(d, 0.50))/pct(d, 0.50), "revproxy_added_p50_%")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkRouterThroughput sends the same number of small requests from
+// 32 concurrent clients to one dyno directly and through the router (which
+// logs every request), and reports both rates and their ratio. It sends at
+// least 10000 requests each way, whatever b.N.
+func BenchmarkRouterThroughput(b *testing.B) {
+	app, err := New(Options{Seed: 1, Log: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	defer func() { _ = app.Close(context.Background()) }()
+	if err := app.Deploy(ctx, spec(nil), 1); err != nil {
+		b.Fatal(err)
+	}
+	const workers = 32
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	n := max(b.N, 10000)
+	run := func(url string) float64 {
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		jobs := make(chan struct{}, n)
+		for range n {
+			jobs <- struct{}{}
+		}
+		close(jobs)
+		began := time.Now()
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range jobs {
+					resp, err := client.Get(url)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if f := failed.Load(); f > 0 {
+			b.Fatalf("%s: %d of %d requests failed", url, f, n)
+		}
+		return float64(n) / time.Since(began).Seconds()
+	}
+	b.ResetTimer()
+	direct := run("http://" + app.Replicas()[0].Addr + "/")
+	routed := run("http://" + app.Endpoint() + "/")
+	b.StopTimer()
+	b.ReportMetric(direct, "direct_req/s")
+	b.ReportMetric(routed, "router_req/s")
+	b.ReportMetric(routed/direct, "router/direct")
 	b.ReportMetric(0, "ns/op")
 }
