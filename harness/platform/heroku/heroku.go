@@ -7,8 +7,9 @@
 // and R15). It writes Heroku's own log lines (router logfmt, dyno state
 // changes, app output) and offers Heroku's faults to the chaos package.
 //
-// Every number comes from /work/shared/heroku-facts.md (kept in the repo as
-// the fact sheet); numbers the sheet marks unconfirmed are Options.
+// Every number comes from the project's Heroku fact sheet (heroku-facts.md,
+// with its sources); numbers it marks unconfirmed or changed over time are
+// Options whose defaults are today's values.
 package heroku
 
 import (
