@@ -204,4 +204,4 @@ for name in $IMAGES; do
 	esac
 done
 docker image prune -f --filter "label=org.cutover.image" >/dev/null
-docker image ls --filter "label=org.cutover.image" --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | sort | sed 's/^/images: /' >&2
+docker image ls --filter "label=org.cutover.image" --filter "reference=$PREFIX/*" --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | sort | sed 's/^/images: /' >&2

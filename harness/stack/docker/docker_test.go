@@ -203,6 +203,27 @@ func TestDockerStack(t *testing.T) {
 		<-inst.Done()
 	})
 
+	t.Run("the service image serves through the proxy links", func(t *testing.T) {
+		dockertest.RequireImages(t, cli, s.ServiceImage())
+		urls := mustFor(t, ep, "heroku")
+		runner := s.Runner(docker.RunnerOptions{MemoryLimit: 512 << 20})
+		port, err := stack.FreePort("127.0.0.1")
+		require.NoError(t, err)
+		inst, err := runner.Start(ctx, platform.ServiceSpec{Name: "couponapi", Image: s.ServiceImage(), Env: map[string]string{
+			"DATABASE_URL": urls.PostgresURL, "REDIS_URL": urls.RedisURL, "MONGODB_URL": urls.MongoURL,
+			"APP_ID": "test", "APP_TOKEN": "test",
+		}}, platform.InstanceConfig{Name: "web.1", Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+		require.NoError(t, err)
+		require.NoError(t, platform.WaitListening(ctx, inst))
+		require.Eventually(t, func() bool {
+			_, err := httpGet(ctx, "http://"+inst.Addr()+"/readyz")
+			return err == nil
+		}, 30*time.Second, 100*time.Millisecond, "readyz: postgres, redis and mongo reached through heroku's links")
+		forced, err := platform.Stop(ctx, inst, 10*time.Second)
+		require.NoError(t, err)
+		require.False(t, forced, "SIGTERM shuts the service down within the grace")
+	})
+
 	t.Run("postgres crash keeps committed data", func(t *testing.T) {
 		pg := pgConn(t, ep.PostgresURL)
 		_, err := pg.Exec(ctx, "CREATE TABLE crash_test (v text); INSERT INTO crash_test VALUES ('committed')")

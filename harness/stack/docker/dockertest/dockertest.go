@@ -61,6 +61,8 @@ func RequireImages(t testing.TB, cli *client.Client, refs ...string) {
 	}
 }
 
+const probeRepo = "cutover-test/probe"
+
 // ProbeImage builds (once per content) the image of the probe service in
 // ./probe and returns its reference.
 func ProbeImage(t testing.TB, cli *client.Client) string {
@@ -79,12 +81,13 @@ func ProbeImage(t testing.TB, cli *client.Client) string {
 	}
 	dockerfile := []byte("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n")
 	sum := sha256.Sum256(append(append([]byte{}, dockerfile...), binary...))
-	ref := "cutover-test/probe:" + hex.EncodeToString(sum[:])[:12]
+	ref := probeRepo + ":" + hex.EncodeToString(sum[:])[:12]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, ok, err := engine.LocalImage(ctx, cli, ref); err != nil {
 		t.Fatal(err)
 	} else if ok {
+		removeOtherProbes(ctx, cli, ref)
 		return ref
 	}
 	var buf bytes.Buffer
@@ -116,7 +119,24 @@ func ProbeImage(t testing.TB, cli *client.Client) string {
 	if err := buildError(res.Body); err != nil {
 		t.Fatalf("build probe image: %v", err)
 	}
+	removeOtherProbes(ctx, cli, ref)
 	return ref
+}
+
+// removeOtherProbes removes the probe images of earlier contents, so they
+// do not pile up.
+func removeOtherProbes(ctx context.Context, cli *client.Client, keep string) {
+	list, err := cli.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("reference", probeRepo+":*")})
+	if err != nil {
+		return
+	}
+	for _, img := range list.Items {
+		for _, tag := range img.RepoTags {
+			if tag != keep {
+				_, _ = cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{})
+			}
+		}
+	}
 }
 
 // buildError reads a build's JSON message stream and returns its error.
