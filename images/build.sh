@@ -17,7 +17,8 @@
 #
 # Each image carries the hash of its inputs in the label org.cutover.inputs
 # and is rebuilt only when that hash changes, so a second run with nothing
-# changed takes seconds. Select images with IMAGES="postgres redis ..."
+# changed takes seconds (EXPECT_UP_TO_DATE=1 makes any rebuild an error, to
+# check exactly that). Select images with IMAGES="postgres redis ..."
 # (default: all). Needs a Docker engine, Go, and (for the Debian base)
 # mmdebstrap, which is installed from the machine's apt sources when missing.
 set -euo pipefail
@@ -85,6 +86,14 @@ inputs_hash() {
 	} | sha256sum | cut -d' ' -f1
 }
 
+REBUILT=0
+# rebuilding TAG — notes a rebuild; an error under EXPECT_UP_TO_DATE=1.
+rebuilding() {
+	[[ ${EXPECT_UP_TO_DATE:-} != 1 ]] || die "$1 is not up to date but EXPECT_UP_TO_DATE=1"
+	REBUILT=$((REBUILT + 1))
+	log "building $1"
+}
+
 # current_hash TAG — the inputs hash of a local image, or nothing.
 current_hash() {
 	docker image inspect -f '{{index .Config.Labels "org.cutover.inputs"}}' "$1" 2>/dev/null || true
@@ -107,7 +116,7 @@ build_scratch() {
 		log "$tag is up to date"
 		return
 	fi
-	log "building $tag"
+	rebuilding "$tag"
 	quiet docker build --label "org.cutover.image=$name" --label "org.cutover.inputs=$hash" \
 		-t "$tag" "$ctx"
 }
@@ -150,8 +159,9 @@ build_base() {
 		log "$BASE_TAG is up to date"
 		return
 	fi
+	rebuilding "$BASE_TAG"
 	ensure_mmdebstrap
-	log "building $BASE_TAG: Debian $codename with $packages (takes minutes the first time)"
+	log "$BASE_TAG: Debian $codename with $packages (takes minutes the first time)"
 	# Check-Valid-Until/Check-Date off, as snapshot mirrors need; man pages,
 	# docs and translations left out; the distribution's default cluster
 	# removed (the entrypoint makes its own in PGDATA).
@@ -183,7 +193,7 @@ build_on_base() {
 		log "$tag is up to date"
 		return
 	fi
-	log "building $tag"
+	rebuilding "$tag"
 	quiet docker build --build-arg "BASE=$BASE_TAG" \
 		--label "org.cutover.image=$name" --label "org.cutover.inputs=$hash" \
 		-t "$tag" "images/$name"
@@ -205,3 +215,4 @@ for name in $IMAGES; do
 done
 docker image prune -f --filter "label=org.cutover.image" >/dev/null
 docker image ls --filter "label=org.cutover.image" --filter "reference=$PREFIX/*" --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | sort | sed 's/^/images: /' >&2
+log "$REBUILT image(s) rebuilt"

@@ -19,9 +19,11 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"golang.org/x/sync/errgroup"
@@ -288,6 +290,11 @@ func (s *Stack) Close(ctx context.Context) error {
 		// half-way. Containers are removed with force (SIGKILL): nothing
 		// of a finished run's data is kept.
 		var errs []error
+		if s.opts.LogDir != "" {
+			if err := s.saveLogs(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		s.mu.Lock()
 		runners := s.runners
 		s.mu.Unlock()
@@ -305,6 +312,38 @@ func (s *Stack) Close(ctx context.Context) error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// saveLogs writes each service container's whole output (across restarts)
+// to LogDir/<service>.log.
+func (s *Stack) saveLogs(ctx context.Context) error {
+	if err := os.MkdirAll(s.opts.LogDir, 0o755); err != nil {
+		return fmt.Errorf("save service logs: %w", err)
+	}
+	var errs []error
+	for name, svc := range s.services {
+		if err := saveLog(ctx, s.cli, svc.ctr.ID(), filepath.Join(s.opts.LogDir, name+".log")); err != nil {
+			errs = append(errs, fmt.Errorf("save %s log: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func saveLog(ctx context.Context, cli *client.Client, id, path string) error {
+	rc, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := stdcopy.StdCopy(f, f, rc); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // configureReaper keeps testcontainers from pulling Ryuk where it cannot:

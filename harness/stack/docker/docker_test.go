@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,8 @@ func TestDockerStack(t *testing.T) {
 	require.Empty(t, before)
 
 	// Default images: upstream where present, else the local builds.
-	s, err := docker.Start(ctx, docker.Options{Run: run, Seed: 7, Logf: t.Logf})
+	logDir := t.TempDir()
+	s, err := docker.Start(ctx, docker.Options{Options: stack.Options{LogDir: logDir}, Run: run, Seed: 7, Logf: t.Logf})
 	require.NoError(t, err)
 	closed := false
 	t.Cleanup(func() {
@@ -338,6 +340,13 @@ func TestDockerStack(t *testing.T) {
 		after, err := engine.List(ctx, cli, run)
 		require.NoError(t, err)
 		require.Empty(t, after)
+
+		pgLog, err := os.ReadFile(filepath.Join(logDir, "postgres.log"))
+		require.NoError(t, err)
+		require.Contains(t, string(pgLog), "database system is ready to accept connections")
+		for _, svc := range []string{stack.Redis, stack.Mongo, stack.Route53, stack.Proxy} {
+			require.FileExists(t, filepath.Join(logDir, svc+".log"))
+		}
 	})
 }
 
