@@ -36,6 +36,17 @@ type client struct {
 	redeems  *redeemBook
 	rec      *recorder
 	inflight sync.Map // request id → *planned, between targeter and RoundTrip
+	hosts    sync.Map // netip.Addr → "addr:port"
+}
+
+// hostPort is the "address:port" text of addr, computed once per address.
+func (c *client) hostPort(addr netip.Addr) string {
+	if v, ok := c.hosts.Load(addr); ok {
+		return v.(string)
+	}
+	hp := netip.AddrPortFrom(addr, uint16(c.cfg.Port)).String()
+	c.hosts.Store(addr, hp)
+	return hp
 }
 
 // targeter hands vegeta the planned requests in the pacer's order.
@@ -109,7 +120,7 @@ func (c *client) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	op.Platform = c.platform(addr)
 	req.URL.Scheme = "http"
-	req.URL.Host = netip.AddrPortFrom(addr, uint16(c.cfg.Port)).String()
+	req.URL.Host = c.hostPort(addr)
 	if c.cfg.Host != "" {
 		req.Host = c.cfg.Host
 	}
@@ -121,7 +132,7 @@ func (c *client) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := c.next.RoundTrip(req)
 	var body []byte
 	if err == nil {
-		body, err = io.ReadAll(resp.Body)
+		body, err = readBody(resp)
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
@@ -166,7 +177,7 @@ func (c *client) result(p *planned, req *http.Request, status int, body []byte, 
 	r := vegeta.Result{
 		Attack: c.stage, Seq: p.seq, Code: uint16(status), Timestamp: p.intended, Latency: latency,
 		BytesOut: uint64(len(p.body)), BytesIn: uint64(len(body)), Error: errText,
-		Method: p.method, URL: req.URL.String(),
+		Method: p.method, URL: "http://" + req.URL.Host + req.URL.RequestURI(),
 	}
 	if status >= 400 && len(body) > 0 {
 		r.Body = body[:min(len(body), 512)]
@@ -342,4 +353,17 @@ func (b *redeemBook) wait(ctx context.Context, key string) (string, bool) {
 			return "", false
 		}
 	}
+}
+
+// readBody reads a whole answer, in one exact allocation when its length is
+// announced.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= 1<<20 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return b, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(resp.Body)
 }

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/cutover/cutover/couponapi/api"
@@ -120,7 +119,7 @@ func (r *Replayer) plan(req trace.Request, id Identity, intended time.Time) (*pl
 		method: req.Method, path: path, body: body,
 		voucher: id.Voucher(req.Voucher), customer: id.Customer(req.Customer),
 		key: id.Key(req.Key), undoes: id.Key(req.Undoes), amount: req.Amount,
-		requestID: uuid.NewSHA1(uuid.NameSpaceURL, []byte(r.cfg.RunPrefix+"#"+strconv.FormatUint(seq, 10))).String(),
+		requestID: requestID(r.runHash, seq),
 	}
 	h := make(http.Header, len(req.Headers)+3)
 	for k, v := range req.Headers {
@@ -200,4 +199,26 @@ func (p *tracePacer) Rate(elapsed time.Duration) float64 {
 		return 0
 	}
 	return float64(p.handed) / elapsed.Seconds()
+}
+
+// requestID is a UUID-shaped X-Request-Id (36 characters, as the Heroku
+// router accepts: 20–200 of letters, digits, +, =, / and -): the run
+// prefix's hash and the request's sequence number, so ids are unique
+// within a run, differ between runs, and cost no hashing per request.
+func requestID(run, seq uint64) string {
+	const hexdigits = "0123456789abcdef"
+	var b [36]byte
+	v := [2]uint64{run, seq}
+	pos := 0
+	for i := 0; i < 32; i++ {
+		switch i {
+		case 8, 12, 16, 20:
+			b[pos] = '-'
+			pos++
+		}
+		word, nibble := v[i/16], 15-i%16
+		b[pos] = hexdigits[(word>>(4*nibble))&0xf]
+		pos++
+	}
+	return string(b[:])
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"net"
@@ -146,6 +147,7 @@ type Replayer struct {
 	transport *http.Transport
 	redeems   *redeemBook
 	seq       uint64 // requests planned so far in the run, for request ids
+	runHash   uint64 // of the run prefix, for request ids
 }
 
 // New checks cfg and makes a Replayer; Close it at the end of the run.
@@ -180,7 +182,9 @@ func New(cfg Config) (*Replayer, error) {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &Replayer{cfg: cfg, transport: tr, redeems: newRedeemBook(cfg.RedeemMemory)}, nil
+	h := fnv.New64a()
+	h.Write([]byte(cfg.RunPrefix))
+	return &Replayer{cfg: cfg, transport: tr, redeems: newRedeemBook(cfg.RedeemMemory), runHash: h.Sum64()}, nil
 }
 
 // Close drops the idle connections.

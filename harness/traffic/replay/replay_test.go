@@ -606,3 +606,12 @@ func TestVegetaCLIReadsResults(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "<html")
 }
+
+func TestRequestID(t *testing.T) {
+	a, b, c := requestID(1, 1), requestID(1, 2), requestID(2, 1)
+	require.Len(t, a, 36)
+	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, a)
+	require.NotEqual(t, a, b)
+	require.NotEqual(t, a, c)
+	require.Equal(t, "00000000-0000-0001-0000-000000000002", requestID(1, 2))
+}

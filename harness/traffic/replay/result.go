@@ -169,12 +169,12 @@ type event struct {
 func newRecorder(st Stage, cfg Config, start time.Time) *recorder {
 	rec := &recorder{
 		stage: st.Name, start: start, lateAfter: cfg.LateAfter, hist: cfg.History,
-		events: make(chan event, 8192), all: newLatencyHist(),
+		events: make(chan event, 1024), all: newLatencyHist(),
 		byPlatform: map[string]latencyHist{}, byOp: map[string]latencyHist{},
 		codes: map[string]int64{}, keys: map[string]int64{}, platform: map[string]int64{},
 	}
 	if st.Results != nil {
-		rec.out = bufio.NewWriterSize(st.Results, 256<<10)
+		rec.out = bufio.NewWriterSize(st.Results, 64<<10)
 		rec.enc = vegeta.NewEncoder(rec.out)
 	}
 	return rec

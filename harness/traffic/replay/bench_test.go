@@ -1,0 +1,165 @@
+package replay
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/traffic/trace"
+)
+
+// side is one contestant: it sends requests for about `each` (or n
+// requests) and says how many it sent and how long it took.
+type side struct {
+	n        int
+	wall     time.Duration
+	cpu      time.Duration
+	sendMany func(n int) (int, time.Duration)
+}
+
+func (s *side) run(n int) (int, time.Duration) {
+	c0 := cpuTime()
+	got, d := s.sendMany(n)
+	s.n, s.wall, s.cpu = s.n+got, s.wall+d, s.cpu+cpuTime()-c0
+	return got, d
+}
+
+func (s *side) rate() float64 { return float64(s.n) / s.wall.Seconds() }
+
+func (s *side) cpuPerReq() float64 { return float64(s.cpu.Microseconds()) / float64(s.n) }
+
+// BenchmarkReplayerVsVegeta measures, side by side against one trivial
+// loopback endpoint, the maximum sustained rate of
+//   - a bare vegeta attack (infinite-rate pacer, results gob-encoded to a file),
+//   - the replayer with everything a rehearsal writes (every request due at
+//     once; history JSON lines and vegeta results written to files),
+//   - the replayer without a history (results only),
+//
+// all with the same worker and connection caps. Short runs alternate
+// bare, replay, replay-without-history, replay-without-history, replay,
+// bare over several rounds, so every side shares the machine's noise.
+// Target: replay/vegeta ≥ 0.90. CPU per request (client and server, this
+// process) is reported too: when the machine is the limit, the rate ratio
+// follows it.
+func BenchmarkReplayerVsVegeta(b *testing.B) {
+	const (
+		workers = 64
+		each    = 400 * time.Millisecond
+		rounds  = 5
+	)
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	port := serve(b, "127.0.0.1:0", h)
+	dir := b.TempDir()
+
+	bare := &side{sendMany: func(int) (int, time.Duration) {
+		f, err := os.Create(filepath.Join(dir, "bare.bin"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		bw := bufio.NewWriterSize(f, 256<<10)
+		enc := vegeta.NewEncoder(bw)
+		atk := vegeta.NewAttacker(vegeta.Workers(workers), vegeta.MaxWorkers(workers),
+			vegeta.Connections(workers), vegeta.MaxConnections(workers))
+		tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: "http://127.0.0.1:" + strconv.Itoa(port) + "/v1/vouchers/SAVE-1"})
+		start := time.Now()
+		n := 0
+		for res := range atk.Attack(tr, vegeta.ConstantPacer{}, each, "bare") {
+			if err := enc.Encode(res); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		elapsed := time.Since(start)
+		if err := bw.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		return n, elapsed
+	}}
+
+	replayer := func(withHistory bool) *side {
+		return &side{sendMany: func(n int) (int, time.Duration) {
+			reqs := make([]trace.Request, n)
+			for i := range reqs {
+				reqs[i] = getReq(0, "client-"+strconv.Itoa(i%48))
+			}
+			tr := memTrace(b, reqs)
+			cfg := Config{Port: port, Resolver: FixedAddress(loopback), RunPrefix: "bench-",
+				MaxWorkers: workers, MaxConnections: workers}
+			var hist *history.Writer
+			if withHistory {
+				hf, err := os.Create(filepath.Join(dir, "history.jsonl"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer hf.Close()
+				hist = history.NewWriter(hf)
+				cfg.History = hist
+			}
+			rf, err := os.Create(filepath.Join(dir, "replay.bin"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rf.Close()
+			rp, err := New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rp.Close()
+			start := time.Now()
+			res, err := rp.Replay(context.Background(), Stage{Name: "ours", Trace: tr, Multiplier: 1, Results: rf})
+			if err != nil {
+				b.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			if hist != nil {
+				if err := hist.Flush(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if res.OK != int64(n) {
+				b.Fatalf("replay: %d ok of %d", res.OK, n)
+			}
+			return n, elapsed
+		}}
+	}
+	full, noHistory := replayer(true), replayer(false)
+
+	for b.Loop() {
+		for range rounds {
+			n, d := bare.run(0)
+			// Size the replays to last about as long as the vegeta attack.
+			size := int(float64(n) * each.Seconds() / d.Seconds())
+			full.run(size)
+			noHistory.run(size)
+			noHistory.run(size)
+			full.run(size)
+			bare.run(0)
+		}
+	}
+	b.ReportMetric(bare.rate(), "vegeta_req/s")
+	b.ReportMetric(full.rate(), "replay_req/s")
+	b.ReportMetric(full.rate()/bare.rate(), "replay/vegeta")
+	b.ReportMetric(noHistory.rate()/bare.rate(), "replay_nohistory/vegeta")
+	b.ReportMetric(bare.cpuPerReq(), "vegeta_cpu_µs/req")
+	b.ReportMetric(full.cpuPerReq(), "replay_cpu_µs/req")
+	b.ReportMetric(noHistory.cpuPerReq(), "replay_nohistory_cpu_µs/req")
+}
+
+// cpuTime is the CPU time (user + system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
