@@ -151,6 +151,10 @@ func TestRedisRestartLosesData(t *testing.T) {
 	require.NoError(t, s.Redis().Flush(ctx))
 	require.ErrorIs(t, c.Get(ctx, "k").Err(), goredis.Nil)
 
+	require.NoError(t, c.Set(ctx, "ttl", "v", 200*time.Millisecond).Err())
+	require.Eventually(t, func() bool { return errors.Is(c.Get(ctx, "ttl").Err(), goredis.Nil) },
+		3*time.Second, 20*time.Millisecond, "TTLs run down with the wall clock, as in a real Redis")
+
 	require.NoError(t, c.Set(ctx, "k", "v", 0).Err())
 	require.NoError(t, s.Redis().Restart(ctx))
 	require.Eventually(t, func() bool { return errors.Is(c.Get(ctx, "k").Err(), goredis.Nil) },

@@ -17,8 +17,16 @@ type redis struct {
 	srv  *miniredis.Miniredis
 }
 
-func startRedis(host string) (*redis, error) {
+// newMiniredis makes a server whose TTLs run down with the wall clock, as a
+// real Redis's do (by default miniredis only expires keys on FastForward).
+func newMiniredis() *miniredis.Miniredis {
 	srv := miniredis.NewMiniRedis()
+	srv.ClockTTL(true)
+	return srv
+}
+
+func startRedis(host string) (*redis, error) {
+	srv := newMiniredis()
 	if err := srv.StartAddr(netJoin(host, 0)); err != nil {
 		return nil, fmt.Errorf("start redis: %w", err)
 	}
@@ -52,7 +60,7 @@ func (r *redis) Restart(ctx context.Context) error {
 	if r.srv != nil {
 		r.srv.Close()
 	}
-	srv := miniredis.NewMiniRedis()
+	srv := newMiniredis()
 	if err := srv.StartAddr(r.addr); err != nil {
 		r.srv = nil
 		return fmt.Errorf("restart redis on %s: %w", r.addr, err)
