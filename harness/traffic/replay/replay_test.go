@@ -97,14 +97,14 @@ func newReplayer(t testing.TB, cfg Config) *Replayer {
 func TestPacingAt6x(t *testing.T) {
 	srv := newCouponServer()
 	port := serve(t, "127.0.0.1:0", srv)
-	// 6 s of trace at 100 req/s, with a burst: at 6× it lasts 1 s.
+	// 12 s of trace at 50 req/s, with a burst: at 6× it lasts 2 s.
 	var reqs []trace.Request
 	for i := 0; i < 600; i++ {
-		at := float64(i) / 100
+		at := float64(i) / 50
 		if i >= 300 && i < 400 {
-			at = 3 + float64(i-300)/200 // 100 requests in 0.5 s
+			at = 6 + float64(i-300)/100 // 100 requests in 1 s
 		} else if i >= 400 {
-			at = 3.5 + float64(i-400)*(2.5/200)
+			at = 7 + float64(i-400)*(5.0/200)
 		}
 		reqs = append(reqs, getReq(at, fmt.Sprintf("c%d", i%7)))
 	}
@@ -140,7 +140,7 @@ func TestPacingAt6x(t *testing.T) {
 	var inBurst int
 	for _, s := range got {
 		off := s.at.Sub(start).Seconds()
-		if off >= 3.0/6 && off < 3.5/6+0.02 {
+		if off >= 6.0/6 && off < 7.0/6+0.02 {
 			inBurst++
 		}
 	}
