@@ -146,15 +146,16 @@ func latencyOf(ds []time.Duration) Latency {
 	}
 	slices.Sort(ds)
 	return Latency{
-		P50: ms(quantile(ds, 0.50)),
-		P95: ms(quantile(ds, 0.95)),
-		P99: ms(quantile(ds, 0.99)),
+		P50: ms(Quantile(ds, 0.50)),
+		P95: ms(Quantile(ds, 0.95)),
+		P99: ms(Quantile(ds, 0.99)),
 		Max: ms(ds[len(ds)-1]),
 	}
 }
 
 // quantile is the nearest-rank q-quantile of sorted ds.
-func quantile(sorted []time.Duration, q float64) time.Duration {
+// Quantile is the nearest-rank q-quantile of sorted latencies (0 when empty).
+func Quantile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}

@@ -350,8 +350,8 @@ func latencySeries(ops []history.Op, platforms []string, t0 time.Time, width flo
 			ds := buckets[b]
 			slices.Sort(ds)
 			x := (float64(b) + 0.5) * width
-			p50 = append(p50, plotter.XY{X: x, Y: ms(quantile(ds, 0.50))})
-			p99 = append(p99, plotter.XY{X: x, Y: ms(quantile(ds, 0.99))})
+			p50 = append(p50, plotter.XY{X: x, Y: ms(Quantile(ds, 0.50))})
+			p99 = append(p99, plotter.XY{X: x, Y: ms(Quantile(ds, 0.99))})
 		}
 		c := platformColors[min(i, len(platformColors)-1)]
 		out = append(out,
