@@ -1,0 +1,56 @@
+package kube
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRewriteLoopback(t *testing.T) {
+	const gw = "172.18.0.1"
+	for _, tc := range []struct{ in, want string }{
+		{"postgres://u:p@127.0.0.1:5432/db?sslmode=disable", "postgres://u:p@172.18.0.1:5432/db?sslmode=disable"},
+		{"redis://localhost:6379/0", "redis://172.18.0.1:6379/0"},
+		{"mongodb://127.0.0.5:27017/audit", "mongodb://172.18.0.1:27017/audit"},
+		{"http://[::1]:8080/x", "http://172.18.0.1:8080/x"},
+		{"http://127.0.0.1/x", "http://172.18.0.1/x"},
+		{"127.0.0.1:53", "172.18.0.1:53"},
+		{"postgres://u@db.internal:5432/db", "postgres://u@db.internal:5432/db"},
+		{"10.0.0.1:5432", "10.0.0.1:5432"},
+		{"plain value", "plain value"},
+		{"true", "true"},
+		{"", ""},
+	} {
+		require.Equal(t, tc.want, RewriteLoopback(tc.in, gw), "in %q", tc.in)
+	}
+	require.Equal(t, "http://[fd00::1]:80/", RewriteLoopback("http://127.0.0.1:80/", "fd00::1"))
+	require.Equal(t, "127.0.0.1:1", RewriteLoopback("127.0.0.1:1", ""), "no host, no change")
+	require.Equal(t, map[string]string{"A": "10.9.8.7:1", "B": "x"}, RewriteEnv(map[string]string{"A": "localhost:1", "B": "x"}, "10.9.8.7"))
+}
+
+func FuzzRewriteLoopback(f *testing.F) {
+	for _, s := range []string{"postgres://u:p@127.0.0.1:5432/db", "localhost:1", "http://[::1]/", "x", "redis://127.0.0.1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := RewriteLoopback(s, "192.0.2.1")
+		if out == s {
+			return
+		}
+		if !strings.Contains(out, "192.0.2.1") {
+			t.Fatalf("rewrote %q to %q without the new host", s, out)
+		}
+		if again := RewriteLoopback(out, "192.0.2.1"); again != out {
+			t.Fatalf("not idempotent: %q -> %q -> %q", s, out, again)
+		}
+		if strings.Contains(s, "://") {
+			a, errA := url.Parse(s)
+			b, errB := url.Parse(out)
+			if errA != nil || errB != nil || a.Scheme != b.Scheme || a.Path != b.Path || a.Port() != b.Port() {
+				t.Fatalf("rewrite of %q changed more than the host: %q", s, out)
+			}
+		}
+	})
+}
