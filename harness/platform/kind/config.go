@@ -1,0 +1,84 @@
+// Package kind is the `kind` target platform: a real Kubernetes cluster in
+// Docker containers, created (or reused) through the kind Go library
+// (sigs.k8s.io/kind/pkg/cluster, no kind binary), with the service image
+// loaded into its nodes the way `kind load docker-image` does, and the
+// service deployed, faulted and observed by package kube.
+//
+// How pods reach the stack: the harness's stack endpoints are loopback
+// addresses, which a pod cannot reach. Deploy rewrites every loopback host
+// in the service's environment to StackHost, by default the gateway of the
+// "kind" Docker network (the host as seen from the nodes). That works for
+// the docker stack driver, whose containers publish their ports on all the
+// host's interfaces; an embedded stack listens on 127.0.0.1 only and is not
+// reachable from a cluster.
+package kind
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strconv"
+
+	yaml "go.yaml.in/yaml/v3"
+	"sigs.k8s.io/kind/pkg/apis/config/defaults"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+)
+
+// DefaultNodeImage is the node image of the kind release this module
+// builds against.
+const DefaultNodeImage = defaults.Image
+
+// ClusterConfig is the kind cluster configuration for o: one control-plane
+// node (plus o.Workers workers) running o.NodeImage, with the Service's
+// NodePort mapped to o.Addr on the host, so clients reach the service on
+// the target's own address.
+func ClusterConfig(o Options) (*v1alpha4.Cluster, error) {
+	o = o.withDefaults()
+	host, portStr, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("kind config: addr %q: %w", o.Addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("kind config: addr %q: port must be 1-65535", o.Addr)
+	}
+	if net.ParseIP(host) == nil {
+		return nil, fmt.Errorf("kind config: addr %q: host must be an IP address", o.Addr)
+	}
+	if o.Workers < 0 {
+		return nil, fmt.Errorf("kind config: workers %d < 0", o.Workers)
+	}
+	cfg := &v1alpha4.Cluster{
+		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Name:     o.ClusterName,
+		Nodes: []v1alpha4.Node{{
+			Role:  v1alpha4.ControlPlaneRole,
+			Image: o.NodeImage,
+			ExtraPortMappings: []v1alpha4.PortMapping{{
+				ContainerPort: o.Manifest.NodePort,
+				HostPort:      int32(port),
+				ListenAddress: host,
+				Protocol:      v1alpha4.PortMappingProtocolTCP,
+			}},
+		}},
+	}
+	for range o.Workers {
+		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: o.NodeImage})
+	}
+	return cfg, nil
+}
+
+// ConfigYAML renders cfg as the YAML file `kind create cluster --config`
+// reads (the run writes it to the results folder).
+func ConfigYAML(cfg *v1alpha4.Cluster) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg); err != nil {
+		return nil, fmt.Errorf("encode kind config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode kind config: %w", err)
+	}
+	return buf.Bytes(), nil
+}

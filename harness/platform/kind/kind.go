@@ -1,0 +1,462 @@
+package kind
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/kind/pkg/cluster"
+	kindlog "sigs.k8s.io/kind/pkg/log"
+
+	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/harness/platform/kube"
+	"github.com/cutover/cutover/harness/stack/docker/engine"
+)
+
+// Options configure the kind platform.
+type Options struct {
+	// ClusterName is the kind cluster's name. Default "cutover".
+	ClusterName string
+	// Reuse deploys into an existing cluster of that name instead of
+	// creating one; a reused cluster is never deleted. Its control-plane
+	// node must publish the Service's NodePort (an extraPortMapping); the
+	// endpoint is read from that mapping.
+	Reuse bool
+	// NodeImage is the node image of a created cluster. Default
+	// DefaultNodeImage (the kind release's default).
+	NodeImage string
+	// Workers is the number of worker nodes (0: the control-plane node
+	// runs the pods). Draining a node needs at least 2.
+	Workers int
+	// Addr is the host:port on the host where the Service answers (the
+	// listenAddress and hostPort of the extraPortMapping). Default
+	// 127.0.0.3:8080.
+	Addr string
+	// Keep leaves the cluster (and the namespace) in place at Close.
+	Keep bool
+	// LogDir receives the cluster's logs (`kind export logs`) when Deploy
+	// fails; CollectLogs writes them on demand.
+	LogDir string
+	// StackHost replaces loopback hosts in the service's environment.
+	// Default: the gateway of Network, the host as the nodes see it.
+	StackHost string
+	// Network is the Docker network of the kind nodes. Default "kind".
+	Network string
+	// Manifest configures the Kubernetes objects. The Service is always a
+	// NodePort; Namespace defaults to "cutover-<unix time>".
+	Manifest kube.Manifest
+	// Log receives the cluster's and the pods' lifecycle lines.
+	Log io.Writer
+	// WaitForReady bounds the wait for a created cluster's control plane.
+	// Default 3 min.
+	WaitForReady time.Duration
+	// RolloutTimeout bounds each rollout wait. Default 5 min.
+	RolloutTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.ClusterName == "" {
+		o.ClusterName = "cutover"
+	}
+	if o.NodeImage == "" {
+		o.NodeImage = DefaultNodeImage
+	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.3:8080"
+	}
+	if o.Network == "" {
+		o.Network = "kind"
+	}
+	if o.Manifest.Namespace == "" {
+		o.Manifest.Namespace = "cutover-" + strconv.FormatInt(time.Now().Unix(), 36)
+	}
+	o.Manifest.ServiceType = corev1.ServiceTypeNodePort
+	o.Manifest = o.Manifest.WithDefaults()
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if _, ok := o.Log.(*lockedWriter); !ok {
+		o.Log = &lockedWriter{w: o.Log}
+	}
+	if o.WaitForReady == 0 {
+		o.WaitForReady = 3 * time.Minute
+	}
+	return o
+}
+
+// Platform is the service on a kind cluster.
+type Platform struct {
+	opts Options
+	cfg  []byte
+
+	deployMu sync.Mutex // one Deploy at a time
+
+	mu            sync.Mutex
+	docker        *client.Client
+	provider      *cluster.Provider
+	kubeconfigDir string
+	created       bool
+	kp            *kube.Platform
+	closed        bool
+}
+
+var (
+	_ platform.Platform      = (*Platform)(nil)
+	_ platform.ReplicaKiller = (*Platform)(nil)
+	_ platform.Restarter     = (*Platform)(nil)
+)
+
+// New checks opts and returns a Platform; the cluster is created (or
+// found) by Deploy.
+func New(opts Options) (*Platform, error) {
+	opts = opts.withDefaults()
+	cfg, err := ClusterConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	y, err := ConfigYAML(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Platform{opts: opts, cfg: y}, nil
+}
+
+// Name is "kind".
+func (p *Platform) Name() string { return "kind" }
+
+// ConfigYAML is the cluster configuration a created cluster uses.
+func (p *Platform) ConfigYAML() []byte { return slices.Clone(p.cfg) }
+
+// Endpoint is where the Service answers on the host.
+func (p *Platform) Endpoint() string {
+	if kp := p.kube(); kp != nil {
+		return kp.Endpoint()
+	}
+	return p.opts.Addr
+}
+
+func (p *Platform) kube() *kube.Platform {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kp
+}
+
+// Kube is the Kubernetes side of the platform once deployed (nil before):
+// manifests, drain, the client.
+func (p *Platform) Kube() *kube.Platform { return p.kube() }
+
+// Deploy creates the cluster (or finds the reused one), loads spec.Image
+// into its nodes, rewrites the stack endpoints for the pods and deploys
+// through package kube. On failure the cluster's logs go to LogDir.
+func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replicas int) (err error) {
+	p.deployMu.Lock()
+	defer p.deployMu.Unlock()
+	defer func() {
+		if err != nil && p.opts.LogDir != "" {
+			if cerr := p.CollectLogs(p.opts.LogDir); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}
+	}()
+	if spec.Image == "" {
+		return fmt.Errorf("kind deploy: service %q has no image (the docker driver builds it)", spec.Name)
+	}
+	if err := p.ensureCluster(ctx); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	docker, provider, kp := p.docker, p.provider, p.kp
+	p.mu.Unlock()
+	name := p.opts.ClusterName
+
+	nodeList, err := provider.ListInternalNodes(name)
+	if err != nil {
+		return fmt.Errorf("kind deploy: list nodes of %s: %w", name, err)
+	}
+	loaded, err := LoadImage(ctx, docker, nodeList, spec.Image)
+	if err != nil {
+		return fmt.Errorf("kind deploy: %w", err)
+	}
+	p.logf("ImageLoaded", "loaded %s into %d nodes %v", spec.Image, len(loaded), loaded)
+
+	stackHost := p.opts.StackHost
+	if stackHost == "" {
+		if stackHost, err = NetworkGateway(ctx, docker, p.opts.Network); err != nil {
+			return fmt.Errorf("kind deploy: find the host address for pods: %w", err)
+		}
+	}
+	spec.Env = kube.RewriteEnv(spec.Env, stackHost)
+
+	if kp == nil {
+		if kp, err = p.newKube(ctx); err != nil {
+			return err
+		}
+	}
+	if err := kp.Deploy(ctx, spec, replicas); err != nil {
+		return fmt.Errorf("kind deploy: %w", err)
+	}
+	return nil
+}
+
+// ensureCluster runs under deployMu; p.mu is only held to read and set
+// fields, never across the (long) cluster creation.
+func (p *Platform) ensureCluster(ctx context.Context) error {
+	p.mu.Lock()
+	closed, ready := p.closed, p.provider != nil
+	p.mu.Unlock()
+	if closed {
+		return errors.New("kind: platform is closed")
+	}
+	if ready {
+		return nil
+	}
+	docker, err := engine.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("kind: %w", err)
+	}
+	provider := cluster.NewProvider(cluster.ProviderWithLogger(logger{p}), cluster.ProviderWithDocker())
+	dir, err := os.MkdirTemp("", "cutover-kind-")
+	if err != nil {
+		_ = docker.Close()
+		return fmt.Errorf("kind: %w", err)
+	}
+	p.mu.Lock()
+	p.docker, p.provider, p.kubeconfigDir = docker, provider, dir
+	p.mu.Unlock()
+
+	name := p.opts.ClusterName
+	existing, err := provider.List()
+	if err != nil {
+		return fmt.Errorf("kind: list clusters: %w", err)
+	}
+	exists := slices.Contains(existing, name)
+	switch {
+	case p.opts.Reuse && !exists:
+		return fmt.Errorf("kind: no cluster %q to reuse (clusters: %v)", name, existing)
+	case p.opts.Reuse:
+		p.logf("Reuse", "using the existing cluster %s", name)
+		return nil
+	case exists:
+		return fmt.Errorf("kind: a cluster %q already exists; reuse it or name another one (it is not ours to delete)", name)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kind: create cluster %s: %w", name, err)
+	}
+	cfg, err := ClusterConfig(p.opts)
+	if err != nil {
+		return err
+	}
+	p.logf("Create", "creating cluster %s with node image %s (%d workers)", name, p.opts.NodeImage, p.opts.Workers)
+	start := time.Now()
+	// Whatever Create leaves behind is ours to delete, even on failure.
+	p.mu.Lock()
+	p.created = true
+	p.mu.Unlock()
+	// Create takes no context; WaitForReady bounds its wait.
+	err = provider.Create(name,
+		cluster.CreateWithV1Alpha4Config(cfg),
+		cluster.CreateWithNodeImage(p.opts.NodeImage),
+		cluster.CreateWithKubeconfigPath(p.kubeconfigPath()),
+		cluster.CreateWithWaitForReady(p.opts.WaitForReady),
+		cluster.CreateWithDisplayUsage(false),
+		cluster.CreateWithDisplaySalutation(false),
+	)
+	if err != nil {
+		return fmt.Errorf("kind: create cluster %s: %w", name, err)
+	}
+	p.logf("Created", "cluster %s ready in %s (kubeconfig %s)", name, time.Since(start).Round(time.Millisecond), p.kubeconfigPath())
+	return nil
+}
+
+func (p *Platform) kubeconfigPath() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return filepath.Join(p.kubeconfigDir, "kubeconfig")
+}
+
+func (p *Platform) newKube(ctx context.Context) (*kube.Platform, error) {
+	p.mu.Lock()
+	provider, docker := p.provider, p.docker
+	p.mu.Unlock()
+	name := p.opts.ClusterName
+	raw, err := provider.KubeConfig(name, false)
+	if err != nil {
+		return nil, fmt.Errorf("kind: kubeconfig of %s: %w", name, err)
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(raw))
+	if err != nil {
+		return nil, fmt.Errorf("kind: kubeconfig of %s: %w", name, err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kind: client for %s: %w", name, err)
+	}
+	endpoint := p.opts.Addr
+	if p.opts.Reuse {
+		if endpoint, err = MappedAddr(ctx, docker, name+"-control-plane", p.opts.Manifest.NodePort); err != nil {
+			return nil, fmt.Errorf("kind: reused cluster %s: %w", name, err)
+		}
+	}
+	kp := kube.New(cs, kube.Options{
+		Name:     "kind",
+		Manifest: p.opts.Manifest,
+		Endpoint: endpoint,
+		Log:      p.opts.Log,
+		// A deleted cluster takes its namespace along; a kept one keeps it.
+		KeepNamespace:  p.opts.Keep || !p.opts.Reuse,
+		RolloutTimeout: p.opts.RolloutTimeout,
+	})
+	p.mu.Lock()
+	p.kp = kp
+	p.mu.Unlock()
+	return kp, nil
+}
+
+// Scale sets the number of pods and waits for them to be ready.
+func (p *Platform) Scale(ctx context.Context, replicas int) error {
+	kp := p.kube()
+	if kp == nil {
+		return errors.New("kind scale: nothing deployed")
+	}
+	return kp.Scale(ctx, replicas)
+}
+
+// Replicas lists the pods.
+func (p *Platform) Replicas() []platform.Replica {
+	if kp := p.kube(); kp != nil {
+		return kp.Replicas()
+	}
+	return nil
+}
+
+// KillReplica deletes a pod with grace period 0.
+func (p *Platform) KillReplica(ctx context.Context, name string) error {
+	kp := p.kube()
+	if kp == nil {
+		return errors.New("kind kill: nothing deployed")
+	}
+	return kp.KillReplica(ctx, name)
+}
+
+// Restart restarts one pod gracefully, or all of them ("") as a rolling
+// restart.
+func (p *Platform) Restart(ctx context.Context, name string) error {
+	kp := p.kube()
+	if kp == nil {
+		return errors.New("kind restart: nothing deployed")
+	}
+	return kp.Restart(ctx, name)
+}
+
+// DrainNode cordons a node and evicts the service's pods from it ("" is
+// the node running most of them); it needs Workers >= 2 so the pods have
+// somewhere to go.
+func (p *Platform) DrainNode(ctx context.Context, node string) (string, error) {
+	kp := p.kube()
+	if kp == nil {
+		return "", errors.New("kind drain: nothing deployed")
+	}
+	return kp.DrainNode(ctx, node)
+}
+
+// CollectLogs writes the cluster's logs (what `kind export logs` writes:
+// journals, kubelet, containerd, pod logs) under dir.
+func (p *Platform) CollectLogs(dir string) error {
+	p.mu.Lock()
+	provider := p.provider
+	p.mu.Unlock()
+	if provider == nil {
+		return nil
+	}
+	if err := provider.CollectLogs(p.opts.ClusterName, filepath.Join(dir, "kind-logs")); err != nil {
+		return fmt.Errorf("kind: collect logs of %s: %w", p.opts.ClusterName, err)
+	}
+	return nil
+}
+
+// Close removes the namespace (on a kept or reused cluster it stays
+// clean) and deletes a cluster it created, unless Keep. Safe to call twice.
+func (p *Platform) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	kp, provider, docker, created, dir := p.kp, p.provider, p.docker, p.created, p.kubeconfigDir
+	p.mu.Unlock()
+	var errs []error
+	if kp != nil {
+		errs = append(errs, kp.Close(ctx))
+	}
+	if created && !p.opts.Keep {
+		p.logf("Delete", "deleting cluster %s", p.opts.ClusterName)
+		if err := provider.Delete(p.opts.ClusterName, p.kubeconfigPath()); err != nil {
+			errs = append(errs, fmt.Errorf("kind: delete cluster %s: %w", p.opts.ClusterName, err))
+		}
+	}
+	if dir != "" && !(created && p.opts.Keep) { // a kept cluster keeps its kubeconfig
+		errs = append(errs, os.RemoveAll(dir))
+	}
+	if docker != nil {
+		errs = append(errs, docker.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Platform) logf(reason, format string, args ...any) {
+	_, _ = io.WriteString(p.opts.Log, kube.FormatLine(time.Now(), "cluster/"+p.opts.ClusterName, reason, fmt.Sprintf(format, args...)))
+}
+
+// logger writes kind's own messages (V(0), warnings, errors) to the log.
+type logger struct{ p *Platform }
+
+func (l logger) Warn(m string)             { l.p.logf("Warning", "%s", m) }
+func (l logger) Warnf(f string, a ...any)  { l.p.logf("Warning", f, a...) }
+func (l logger) Error(m string)            { l.p.logf("Error", "%s", m) }
+func (l logger) Errorf(f string, a ...any) { l.p.logf("Error", f, a...) }
+func (l logger) V(v kindlog.Level) kindlog.InfoLogger {
+	return infoLogger{p: l.p, enabled: v <= 0}
+}
+
+type infoLogger struct {
+	p       *Platform
+	enabled bool
+}
+
+func (l infoLogger) Info(m string) {
+	if l.enabled {
+		l.p.logf("kind", "%s", m)
+	}
+}
+
+func (l infoLogger) Infof(f string, a ...any) {
+	if l.enabled {
+		l.p.logf("kind", f, a...)
+	}
+}
+
+func (l infoLogger) Enabled() bool { return l.enabled }
+
+// lockedWriter serialises the kind logger's and the event log's writes.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
