@@ -248,7 +248,7 @@ func vouchersJSON(prefix string, n int) io.Reader {
 }
 
 // peakRSS samples the process's RSS every 10ms while fn runs.
-func peakRSS(t *testing.T, p *couponapitest.Process, fn func()) (peak int64) {
+func peakRSS(t testing.TB, p *couponapitest.Process, fn func()) (peak int64) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -326,4 +326,38 @@ func TestImportExportMemoryBounded(t *testing.T) {
 			require.Less(t, peak, after[2]+(20<<20), "export streams")
 		})
 	}
+}
+
+// BenchmarkImport streams 100,000 vouchers into the real binary per
+// iteration and reports the import rate and the process's peak resident
+// memory, against its idle memory measured just before (the baseline).
+func BenchmarkImport(b *testing.B) {
+	st := stacktest.Embedded(b)
+	p := couponapitest.StartProcess(b, couponapitest.Binary(b), st.Endpoints(), map[string]string{"LOG_LEVEL": "warn"})
+	ctx := context.Background()
+	const n = 100_000
+	idle, err := p.RSS()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var peak int64
+	var took time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		pk := peakRSS(b, p, func() {
+			res, err := p.Client.Import(ctx, api.ContentTypeJSON, vouchersJSON(fmt.Sprintf("BENCH%d", i), n))
+			if err != nil || res.Created != n {
+				b.Fatalf("import: %v (%+v)", err, res)
+			}
+		})
+		took += time.Since(start)
+		peak = max(peak, pk)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n*b.N)/took.Seconds(), "vouchers/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak_rss_MB")
+	b.ReportMetric(float64(idle)/(1<<20), "idle_rss_MB")
+	b.ReportMetric(float64(peak)/float64(idle), "peak_vs_idle")
+	b.ReportMetric(0, "ns/op")
 }
