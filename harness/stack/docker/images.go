@@ -47,8 +47,11 @@ func DefaultImages() Images {
 		Redis:      "redis:7",
 		Mongo:      "mongo:7",
 		LocalStack: "localstack/localstack:4.0",
-		Toxiproxy:  "ghcr.io/shopify/toxiproxy:2.12.0",
-		Service:    LocalImages().Service,
+		// Shopify publishes Toxiproxy 2.x in GitHub's container registry;
+		// this repository names no registry host, so point
+		// CUTOVER_IMAGE_TOXIPROXY at that full name to use it.
+		Toxiproxy: "shopify/toxiproxy:2.12.0",
+		Service:   LocalImages().Service,
 	}
 }
 
