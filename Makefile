@@ -21,7 +21,7 @@ deps:
 	./scripts/deps.sh
 
 # The default rehearsal: scenarios/staged-cutover.yaml on the embedded driver.
-run: build
+run: deps build
 	$(BIN)/cutover run scenarios/staged-cutover.yaml --infra embedded
 
 # Everything that can run on this machine. The docker-driver tests run when

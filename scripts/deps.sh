@@ -2,6 +2,7 @@
 # Installs what the tests and benchmarks need, only when missing, so `make
 # test` works on a fresh Debian machine with nothing installed by hand:
 #   postgresql      the embedded stack runs Postgres from the machine's binaries
+#   redis-server    ... and Redis (no persistence: a restart comes back empty)
 #   chromium        the report test renders report.html headless
 #   fonts-liberation  fonts for that rendering
 #   awscli          the Route53 emulator is tested with the AWS CLI v2 too
@@ -15,6 +16,7 @@ pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true
 have chromium || need+=(chromium)
 [ -d /usr/share/fonts/truetype/liberation ] || need+=(fonts-liberation)
 [ -x /usr/bin/aws ] || need+=(awscli)
+have redis-server || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -30,6 +30,9 @@ type Runner struct {
 	// spec.Env and cfg.Env. Heroku dynos see only their config vars, so it
 	// is off by default; PATH and HOME are always passed.
 	InheritEnv bool
+	// Credential, when set, runs the process as that user and group (a
+	// server that refuses to run as root, such as PostgreSQL).
+	Credential *syscall.Credential
 }
 
 var _ platform.Runner = Runner{}
@@ -52,8 +55,9 @@ func (r Runner) Start(ctx context.Context, spec platform.ServiceSpec, cfg platfo
 	cmd.Dir = r.Dir
 	cmd.Env = buildEnv(r.InheritEnv, spec.Env, cfg.Env, port, cfg.Egress)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:   true,
-		Pdeathsig: syscall.SIGKILL,
+		Setpgid:    true,
+		Pdeathsig:  syscall.SIGKILL,
+		Credential: r.Credential,
 	}
 	out := cfg.Output
 	if out == nil {

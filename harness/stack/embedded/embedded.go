@@ -1,6 +1,6 @@
 // Package embedded is the stack driver that needs no Docker: PostgreSQL from
-// the machine's own binaries (dropping root privileges), Redis in-process
-// (miniredis), a Mongo-wire server in-process (FerretDB on SQLite), and an
+// the machine's own binaries (dropping root privileges), the machine's
+// redis-server, a Mongo-wire server in-process (FerretDB on SQLite), and an
 // embedded Toxiproxy in front of every data service, each on a free
 // loopback port so two stacks on one machine never collide.
 package embedded
@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cutover/cutover/harness/stack"
@@ -65,6 +66,10 @@ func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, 
 	if err != nil {
 		return nil, err
 	}
+	redisBin, err := findRedis()
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "cutover-stack-*")
 	if err != nil {
 		return nil, fmt.Errorf("create stack dir: %w", err)
@@ -83,17 +88,24 @@ func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, 
 		return nil, err
 	}
 	pgDir := filepath.Join(dir, "pg")
-	if err := os.Mkdir(pgDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create postgres dir: %w", err)
+	redisDir := filepath.Join(dir, "redis")
+	for _, d := range []string{pgDir, redisDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
 	}
-	port, err := stack.FreePort(opts.Host)
+	pgPort, err := stack.FreePort(opts.Host)
 	if err != nil {
 		return nil, err
 	}
-	s.pg = &postgres{bin: bin, user: user, dir: pgDir, host: opts.Host, port: port, fsync: opts.Fsync, logOut: s.logFile("postgres.log")}
+	redisPort, err := stack.FreePort(opts.Host)
+	if err != nil {
+		return nil, err
+	}
+	s.pg = newPostgres(bin, user, pgDir, opts.Host, pgPort, opts.Fsync, s.logFile("postgres.log"))
+	s.redis = newRedis(redisBin, redisDir, opts.Host, redisPort, s.logFile("redis.log"))
 
-	// Postgres takes most of the start time; the in-process services start
-	// meanwhile.
+	// Postgres takes most of the start time; the others start meanwhile.
 	pgStart := time.Now()
 	pgErr := make(chan error, 1)
 	go func() {
@@ -109,9 +121,9 @@ func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, 
 	}()
 
 	t := time.Now()
-	if s.redis, err = startRedis(opts.Host); err != nil {
+	if err := s.redis.start(ctx); err != nil {
 		<-pgErr
-		return nil, err
+		return nil, fmt.Errorf("start redis: %w", err)
 	}
 	redisMS := ms(time.Since(t))
 	t = time.Now()
@@ -144,13 +156,13 @@ func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, 
 	e := stack.Endpoints{
 		Driver:       "embedded",
 		PostgresURL:  s.pg.url(Database),
-		RedisURL:     "redis://" + s.redis.addr + "/0",
+		RedisURL:     s.redis.url(),
 		MongoURL:     s.mongo.uri,
 		ToxiproxyURL: s.px.url,
 		Links:        map[string]stack.Link{},
 		Services: []stack.Service{
 			{Name: stack.Postgres, Endpoint: netJoin(s.pg.host, s.pg.port), StartMS: pgMS, PID: s.pg.pid()},
-			{Name: stack.Redis, Endpoint: s.redis.addr, StartMS: redisMS},
+			{Name: stack.Redis, Endpoint: s.redis.addr, StartMS: redisMS, PID: s.redis.pid()},
 			{Name: stack.Mongo, Endpoint: hostPort(s.mongo.uri), StartMS: mongoMS},
 			{Name: stack.Proxy, Endpoint: s.px.url, StartMS: pxMS},
 		},
@@ -218,7 +230,8 @@ func (s *Stack) Close(ctx context.Context) error {
 			s.px.close()
 		}
 		if s.pg != nil {
-			if err := s.pg.stop(10 * time.Second); err != nil {
+			// SIGINT is Postgres's fast shutdown.
+			if err := s.pg.stop(syscall.SIGINT, 10*time.Second); err != nil {
 				errs = append(errs, fmt.Errorf("stop postgres: %w", err))
 			}
 		}
@@ -226,7 +239,9 @@ func (s *Stack) Close(ctx context.Context) error {
 			s.mongo.close()
 		}
 		if s.redis != nil {
-			s.redis.close()
+			if err := s.redis.stop(syscall.SIGTERM, 5*time.Second); err != nil {
+				errs = append(errs, fmt.Errorf("stop redis: %w", err))
+			}
 		}
 		for _, f := range s.logs {
 			_ = f.Close()

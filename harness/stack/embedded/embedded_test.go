@@ -195,8 +195,9 @@ func TestOrphans(t *testing.T) {
 	line, err := bufio.NewReader(stdout).ReadBytes('\n')
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(line, &got))
-	pid := got.Services[0].PID
+	pid, redisPID := got.Services[0].PID, got.Services[1].PID
 	require.NotZero(t, pid)
+	require.NotZero(t, redisPID)
 	require.NoError(t, syscall.Kill(pid, 0), "postgres runs while the harness lives")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
@@ -204,6 +205,8 @@ func TestOrphans(t *testing.T) {
 
 	require.Eventually(t, func() bool { return errors.Is(syscall.Kill(-pid, 0), syscall.ESRCH) },
 		10*time.Second, 50*time.Millisecond, "postgres process group must die with the harness")
+	require.Eventually(t, func() bool { return errors.Is(syscall.Kill(-redisPID, 0), syscall.ESRCH) },
+		10*time.Second, 50*time.Millisecond, "redis-server must die with the harness")
 	require.Eventually(t, func() bool { _, err := os.Stat(got.Dir); return os.IsNotExist(err) },
 		10*time.Second, 50*time.Millisecond, "temp dir must be removed")
 	require.Eventually(t, func() bool {

@@ -2,18 +2,19 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/harness/platform/proc"
 )
 
 // Database is the name of the database the stack creates for the service.
@@ -21,32 +22,54 @@ const Database = "cutover"
 
 // postgres is a throwaway PostgreSQL cluster run from the machine's binaries.
 type postgres struct {
-	bin    string
-	user   pgUser
-	dir    string // owned by the postgres user; holds data/ and the socket
-	host   string
-	port   int
-	fsync  bool
-	logOut io.Writer
+	*server
+	bin  string
+	user pgUser
+	dir  string // owned by the postgres user; holds data/ and the socket
+	host string
+	port int
+}
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has been waited for
-	tail *tailBuffer
+func newPostgres(bin string, user pgUser, dir, host string, port int, fsync bool, logOut io.Writer) *postgres {
+	p := &postgres{bin: bin, user: user, dir: dir, host: host, port: port}
+	onOff := "off"
+	if fsync {
+		onOff = "on"
+	}
+	runner := proc.Runner{Dir: dir}
+	if user.drop {
+		runner.Credential = &syscall.Credential{Uid: user.uid, Gid: user.gid}
+	}
+	p.server = &server{
+		name:   "postgres",
+		addr:   netJoin(host, port),
+		runner: runner,
+		logOut: logOut,
+		ready:  p.ping,
+		// synchronous_commit stays on: an acknowledged commit survives a
+		// crash of the server (fsync=off only risks data on an OS crash,
+		// which is not simulated).
+		spec: platform.ServiceSpec{Name: "postgres", Command: []string{
+			filepath.Join(bin, "postgres"),
+			"-D", p.dataDir(),
+			"-p", strconv.Itoa(port),
+			"-k", dir,
+			"-c", "listen_addresses=" + host,
+			"-c", "fsync=" + onOff,
+			"-c", "full_page_writes=" + onOff,
+			"-c", "max_connections=400",
+			"-c", "shared_buffers=128MB",
+			"-c", "log_min_messages=warning",
+			"-c", "log_line_prefix=%m [%p] ",
+		}},
+	}
+	return p
 }
 
 func (p *postgres) dataDir() string { return filepath.Join(p.dir, "data") }
 
 func (p *postgres) url(db string) string {
 	return fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", netJoin(p.host, p.port), db)
-}
-
-func (p *postgres) sysProcAttr() *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if p.user.drop {
-		a.Credential = &syscall.Credential{Uid: p.user.uid, Gid: p.user.gid}
-	}
-	return a
 }
 
 // initdb creates the cluster: no fsync during init, trust auth on loopback.
@@ -56,80 +79,16 @@ func (p *postgres) initdb(ctx context.Context) error {
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(p.bin, "initdb"),
 		"--no-sync", "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-D", p.dataDir())
-	cmd.SysProcAttr = p.sysProcAttr()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if p.user.drop {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: p.user.uid, Gid: p.user.gid}
+	}
 	cmd.Dir = p.dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("initdb: %w: %s", err, lastLines(out, 10))
 	}
 	return nil
-}
-
-// start runs postgres on the data dir and waits until it answers a query.
-func (p *postgres) start(ctx context.Context) error {
-	p.mu.Lock()
-	if p.cmd != nil {
-		p.mu.Unlock()
-		return errors.New("postgres is already running")
-	}
-	fsync := "off"
-	if p.fsync {
-		fsync = "on"
-	}
-	// synchronous_commit stays on: an acknowledged commit survives a crash of
-	// the server (fsync=off only risks data on an OS crash, which we do not
-	// simulate).
-	cmd := exec.Command(filepath.Join(p.bin, "postgres"),
-		"-D", p.dataDir(),
-		"-p", strconv.Itoa(p.port),
-		"-k", p.dir,
-		"-c", "listen_addresses="+p.host,
-		"-c", "fsync="+fsync,
-		"-c", "full_page_writes="+fsync,
-		"-c", "max_connections=400",
-		"-c", "shared_buffers=128MB",
-		"-c", "log_min_messages=warning",
-		"-c", "log_line_prefix=%m [%p] ",
-	)
-	cmd.Dir = p.dir
-	cmd.SysProcAttr = p.sysProcAttr()
-	p.tail = newTailBuffer(20)
-	var out io.Writer = p.tail
-	if p.logOut != nil {
-		out = io.MultiWriter(p.tail, p.logOut)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		p.mu.Unlock()
-		return fmt.Errorf("start postgres: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	p.cmd, p.done = cmd, done
-	p.mu.Unlock()
-
-	deadline := time.NewTimer(60 * time.Second)
-	defer deadline.Stop()
-	for {
-		err := p.ping(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-done:
-			p.mu.Lock()
-			p.cmd = nil
-			p.mu.Unlock()
-			return fmt.Errorf("postgres exited during start: %s", p.tail.String())
-		case <-ctx.Done():
-			_ = p.crash()
-			return fmt.Errorf("wait for postgres: %w", ctx.Err())
-		case <-deadline.C:
-			_ = p.crash()
-			return fmt.Errorf("postgres did not answer within 60s: %v; log: %s", err, p.tail.String())
-		case <-time.After(15 * time.Millisecond):
-		}
-	}
 }
 
 func (p *postgres) ping(ctx context.Context) error {
@@ -142,69 +101,6 @@ func (p *postgres) ping(ctx context.Context) error {
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(cctx, "SELECT 1")
 	return err
-}
-
-func (p *postgres) pid() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil || p.cmd.Process == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
-}
-
-// crash kills the whole server process group with SIGKILL and waits for the
-// postmaster to be reaped.
-func (p *postgres) crash() error {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.cmd = nil
-	p.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	// The group id is the postmaster's pid (Setpgid); backends share it.
-	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("kill postgres process group %d: %w", cmd.Process.Pid, err)
-	}
-	<-done
-	return waitGroupGone(cmd.Process.Pid, 5*time.Second)
-}
-
-// stop shuts the server down cleanly (SIGINT: fast shutdown), then kills it
-// if it has not stopped within the grace period.
-func (p *postgres) stop(grace time.Duration) error {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.cmd = nil
-	p.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	return waitGroupGone(cmd.Process.Pid, 5*time.Second)
-}
-
-// waitGroupGone waits until no process of group pgid is left.
-func waitGroupGone(pgid int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		// Signal 0 to a group checks whether any member exists.
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			return fmt.Errorf("process group %d still alive after %s", pgid, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // createDatabase creates the service's database.
@@ -223,8 +119,11 @@ func (p *postgres) createDatabase(ctx context.Context, name string) error {
 // pgControl implements stack.PostgresControl for the embedded cluster.
 type pgControl struct{ p *postgres }
 
+// Crash kills the server abruptly (SIGKILL of its whole process group).
 func (c pgControl) Crash(ctx context.Context) error { return c.p.crash() }
 
+// Start starts the server again on the same data directory; Postgres runs
+// its crash recovery.
 func (c pgControl) Start(ctx context.Context) error {
 	if err := c.p.start(ctx); err != nil {
 		return fmt.Errorf("restart postgres: %w", err)

@@ -2,69 +2,88 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sync"
+	"io"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
 
-	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/harness/platform/proc"
 )
 
-// redis is an in-process Redis (miniredis) on a fixed loopback address. A
-// restart replaces the server with an empty one on the same address, as a
-// cache without persistence comes back after a restart.
+// redis is a local redis-server without persistence: a restart comes back
+// empty, as a restarted cache does. A real server (rather than an
+// in-process fake) expires keys on its own clock and spends none of the
+// harness's CPU.
 type redis struct {
-	addr string
-	mu   sync.Mutex
-	srv  *miniredis.Miniredis
+	*server
 }
 
-// newMiniredis makes a server whose TTLs run down with the wall clock, as a
-// real Redis's do (by default miniredis only expires keys on FastForward).
-func newMiniredis() *miniredis.Miniredis {
-	srv := miniredis.NewMiniRedis()
-	srv.ClockTTL(true)
-	return srv
-}
-
-func startRedis(host string) (*redis, error) {
-	srv := newMiniredis()
-	if err := srv.StartAddr(netJoin(host, 0)); err != nil {
-		return nil, fmt.Errorf("start redis: %w", err)
+// findRedis returns the redis-server binary.
+func findRedis() (string, error) {
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", errors.New("redis-server not found on PATH: install it (Debian: apt-get install redis-server, or `make deps`)")
 	}
-	return &redis{addr: srv.Addr(), srv: srv}, nil
+	return p, nil
 }
 
-func (r *redis) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.srv != nil {
-		r.srv.Close()
-		r.srv = nil
+func newRedis(bin, dir, host string, port int, logOut io.Writer) *redis {
+	r := &redis{}
+	r.server = &server{
+		name:   "redis",
+		addr:   netJoin(host, port),
+		runner: proc.Runner{Dir: dir},
+		logOut: logOut,
+		ready:  r.ping,
+		spec: platform.ServiceSpec{Name: "redis", Command: []string{
+			bin,
+			"--port", strconv.Itoa(port),
+			"--bind", host,
+			"--save", "",
+			"--appendonly", "no",
+			"--protected-mode", "no",
+			"--dir", dir,
+			"--loglevel", "warning",
+		}},
 	}
+	return r
+}
+
+func (r *redis) url() string { return "redis://" + r.addr + "/0" }
+
+func (r *redis) client() *goredis.Client {
+	return goredis.NewClient(&goredis.Options{Addr: r.addr, DialTimeout: time.Second})
+}
+
+func (r *redis) ping(ctx context.Context) error {
+	c := r.client()
+	defer c.Close()
+	return c.Ping(ctx).Err()
 }
 
 // Flush drops every key.
 func (r *redis) Flush(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.srv == nil {
-		return fmt.Errorf("flush redis: not running")
+	c := r.client()
+	defer c.Close()
+	if err := c.FlushAll(ctx).Err(); err != nil {
+		return fmt.Errorf("flush redis: %w", err)
 	}
-	r.srv.FlushAll()
 	return nil
 }
 
-// Restart closes every connection and comes back empty on the same address.
+// Restart stops the server and starts it again on the same address, empty.
 func (r *redis) Restart(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.srv != nil {
-		r.srv.Close()
+	if err := r.stop(syscall.SIGTERM, 5*time.Second); err != nil {
+		return fmt.Errorf("restart redis: %w", err)
 	}
-	srv := newMiniredis()
-	if err := srv.StartAddr(r.addr); err != nil {
-		r.srv = nil
-		return fmt.Errorf("restart redis on %s: %w", r.addr, err)
+	if err := r.start(ctx); err != nil {
+		return fmt.Errorf("restart redis: %w", err)
 	}
-	r.srv = srv
 	return nil
 }
