@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -22,24 +21,18 @@ func synthRun(t *testing.T, o reporttest.Options) string {
 	return dir
 }
 
-func run(args ...string) (int, string, string) {
-	var out, errOut bytes.Buffer
-	code := execute(args, &out, &errOut)
-	return code, out.String(), errOut.String()
-}
-
 func TestCompareCommand(t *testing.T) {
 	a := synthRun(t, reporttest.Options{RunID: "a", Seed: 42, Noise: 1})
 	same := synthRun(t, reporttest.Options{RunID: "same", Seed: 42, Noise: 2})
 	slow := synthRun(t, reporttest.Options{RunID: "slow", Seed: 42, Noise: 3,
 		TargetLatency: &reporttest.LatencyFault{Stage: 3, Extra: 80 * time.Millisecond}})
 
-	code, out, stderr := run("compare", "--max-regression", "10%", a, same)
+	code, out, stderr := runCLI("compare", "--max-regression", "10%", a, same)
 	require.Equal(t, exitPass, code, stderr)
 	require.Contains(t, out, "result: no significant change")
 	require.Contains(t, out, "ramp-50")
 
-	code, out, stderr = run("compare", "--max-regression", "10%", a, slow)
+	code, out, stderr = runCLI("compare", "--max-regression", "10%", a, slow)
 	require.Equal(t, exitFail, code)
 	require.Contains(t, out, "REGRESSION")
 	require.Contains(t, stderr, "regressed beyond 10%")
@@ -49,7 +42,7 @@ func TestCompareCommand(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(a, report.ProfileFile))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(baseline, b, 0o644))
-	code, out, stderr = run("compare", "--json", "--max-regression", "10%", baseline, slow)
+	code, out, stderr = runCLI("compare", "--json", "--max-regression", "10%", baseline, slow)
 	require.Equal(t, exitFail, code, stderr)
 	var c report.Comparison
 	require.NoError(t, json.Unmarshal([]byte(out), &c))
@@ -58,7 +51,7 @@ func TestCompareCommand(t *testing.T) {
 	require.NotEmpty(t, c.Regressions())
 
 	// Without a bound, a significant change is reported but is not a failure.
-	code, out, _ = run("compare", a, slow)
+	code, out, _ = runCLI("compare", a, slow)
 	require.Equal(t, exitPass, code)
 	require.Contains(t, out, "changed significantly")
 }
@@ -74,7 +67,7 @@ func TestCompareCommandBadInput(t *testing.T) {
 		{[]string{"compare", "--max-regression", "lots", a, a}, "--max-regression"},
 		{[]string{"compare", "--alpha", "2", a, a}, "--alpha"},
 	} {
-		code, _, stderr := run(tc.args...)
+		code, _, stderr := runCLI(tc.args...)
 		require.Equal(t, exitInput, code, tc.args)
 		require.Contains(t, stderr, tc.msg, tc.args)
 	}
@@ -85,14 +78,14 @@ func TestReportCommand(t *testing.T) {
 	page := filepath.Join(dir, report.ReportFile)
 	require.NoError(t, os.Remove(page))
 
-	code, out, stderr := run("report", dir)
+	code, out, stderr := runCLI("report", dir)
 	require.Equal(t, exitPass, code, stderr)
 	require.Contains(t, out, "again (pass): "+page)
 	html, err := os.ReadFile(page)
 	require.NoError(t, err)
 	require.Contains(t, string(html), `<svg class="chart"`)
 
-	code, _, stderr = run("report", t.TempDir())
+	code, _, stderr = runCLI("report", t.TempDir())
 	require.Equal(t, exitInput, code)
 	require.Contains(t, stderr, "summary.json")
 }

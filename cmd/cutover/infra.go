@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover/cutover/harness/run"
 	"github.com/cutover/cutover/harness/stack"
 )
 
@@ -19,7 +20,7 @@ func newInfraCmd() *cobra.Command {
 		Use:   "infra",
 		Short: "Start, check and clean up the infrastructure of a run (the stack)",
 	}
-	infra.AddCommand(newInfraUpCmd())
+	infra.AddCommand(newInfraUpCmd(), newInfraPruneCmd())
 	return infra
 }
 
@@ -36,6 +37,7 @@ func newInfraUpCmd() *cobra.Command {
 		driver string
 		check  bool
 		seed   uint64
+		images []string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -52,7 +54,10 @@ code is 0 only if every service was healthy.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			t0 := time.Now()
-			s, err := startStack(ctx, driver, stack.Options{}, seed)
+			s, err := run.StartStack(ctx, run.StackConfig{
+				Driver: driver, Seed: seed, ImageFlags: images,
+				Logf: func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", args...) },
+			})
 			if err != nil {
 				return withCode(exitInfra, err)
 			}
@@ -88,5 +93,6 @@ code is 0 only if every service was healthy.`,
 	cmd.Flags().StringVar(&driver, "infra", "embedded", "stack driver: embedded|docker")
 	cmd.Flags().BoolVar(&check, "check", false, "health-check every service, print the result, tear down and exit")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed for the weighted DNS answers")
+	cmd.Flags().StringArrayVar(&images, "image", nil, "docker driver: image for a service, name=ref (postgres, redis, mongo, localstack, toxiproxy, service); repeatable")
 	return cmd
 }

@@ -42,7 +42,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newListCmd(), newInfraCmd(), newCompareCmd(), newReportCmd(), newTraceCmd())
+	root.AddCommand(newVersionCmd(), newRunCmd(), newListCmd(), newInfraCmd(), newCompareCmd(), newReportCmd(), newTraceCmd())
 	return root
 }
 

@@ -19,6 +19,9 @@ type Scenario struct {
 	// platform (local, kind, kubeconfig). Flags override both.
 	Infra  string `yaml:"infra" json:"infra"`
 	Target string `yaml:"target" json:"target"`
+	// Images (docker driver) override the image of a service by name:
+	// postgres, redis, mongo, localstack, toxiproxy, service.
+	Images map[string]string `yaml:"images" json:"images,omitempty"`
 
 	Service    Service    `yaml:"service" json:"service"`
 	Heroku     Heroku     `yaml:"heroku" json:"heroku"`

@@ -10,16 +10,17 @@ import (
 
 // Known values of enumerated fields.
 var (
-	Infras    = []string{"embedded", "docker"}
-	Targets   = []string{"local", "kind", "kubeconfig"}
-	DynoSizes = []string{"eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l", "performance-l-ram", "performance-xl", "performance-2xl"}
-	Routers   = []string{"router2", "legacy"}
-	Modes     = []string{"compress", "amplify"}
-	Sources   = []string{"dns", "api"}
-	Breaches  = []string{"rollback", "abort", "continue"}
-	Verdicts  = []string{"pass", "fail"}
-	Platforms = []string{"heroku", "aws"}
-	Endpoints = []string{"validate", "redeem", "rollback", "create", "get", "import", "export", "list"}
+	Infras     = []string{"embedded", "docker"}
+	Targets    = []string{"local", "kind", "kubeconfig"}
+	DynoSizes  = []string{"eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l", "performance-l-ram", "performance-xl", "performance-2xl"}
+	Routers    = []string{"router2", "legacy"}
+	Modes      = []string{"compress", "amplify"}
+	Sources    = []string{"dns", "api"}
+	Breaches   = []string{"rollback", "abort", "continue"}
+	Verdicts   = []string{"pass", "fail"}
+	Platforms  = []string{"heroku", "aws"}
+	ImageNames = []string{"postgres", "redis", "mongo", "localstack", "toxiproxy", "service"}
+	Endpoints  = []string{"validate", "redeem", "rollback", "create", "get", "import", "export", "list"}
 )
 
 func oneOf(v string, set []string) bool {
@@ -74,6 +75,11 @@ func (f *File) validate() Errors {
 	c.enum("target", s.Target, Targets)
 	if s.Target == "kubeconfig" && s.AWS.KubeContext == "" {
 		c.add("aws.kube_context", "required with target kubeconfig: name the context explicitly (the current context is never used by accident)")
+	}
+	for name := range s.Images {
+		if !oneOf(name, ImageNames) {
+			c.add("images."+name, "not an image setting (want one of %v)", ImageNames)
+		}
 	}
 	if len(s.Service.Command) > 0 && s.Service.Command[0] == "" {
 		c.add("service.command[0]", "empty program name")

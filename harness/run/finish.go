@@ -1,0 +1,327 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/oracle"
+	"github.com/cutover/cutover/harness/oracle/state"
+	"github.com/cutover/cutover/harness/partner"
+	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/harness/progress"
+	"github.com/cutover/cutover/harness/report"
+)
+
+// finish reads the final state, checks the invariants and writes the
+// results folder. With stopErr set (the run stopped early) it writes what
+// it has and leaves the folder marked incomplete.
+func (r *rehearsal) finish(ctx context.Context, stopErr error) (*Outcome, error) {
+	r.setStep(len(r.p.scn.Steps), "checks")
+	if err := r.sink.flush(); err != nil {
+		return nil, fmt.Errorf("write history: %w", err)
+	}
+	var st *state.State
+	var results []oracle.Result
+	if stopErr == nil {
+		r.event("drained; reading the final state")
+		var err error
+		st, err = state.Read(ctx, state.Source{
+			ServiceURL: "http://" + r.target.Endpoint(),
+			ProbeURLs:  []string{"http://" + r.heroku.Endpoint(), "http://" + r.target.Endpoint()},
+			AppID:      appID,
+			AppToken:   appToken,
+			MongoURL:   r.stack.Endpoints().MongoURL,
+			EventsWait: 30 * time.Second,
+			// The service's validate cache lives at most 2 s (couponapi's
+			// documented bound).
+			ProbeSettle: 2500 * time.Millisecond,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read final state: %w", err)
+		}
+		if r.p.partner {
+			ids := make([]string, 0, len(st.Redemptions))
+			for _, red := range st.Redemptions {
+				ids = append(ids, red.ID)
+			}
+			r.partner.WaitSynced(ctx, ids, 30*time.Second)
+		}
+	}
+	// Stop the platforms now so their logs are complete.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_ = r.heroku.Close(cctx)
+	_ = r.target.Close(cctx)
+	if err := errors.Join(r.herokuLogs.Close(cctx), r.targetLogs.Close(cctx)); err != nil {
+		return nil, fmt.Errorf("write platform logs: %w", err)
+	}
+
+	ops, err := r.finalHistory()
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		checkers := append([]oracle.Checker(nil), r.p.checkers...)
+		if r.p.partner {
+			checkers = append(checkers, partner.SyncChecker{Partner: r.partner})
+		}
+		if results, err = oracle.Check(ops, st, checkers...); err != nil {
+			return nil, fmt.Errorf("check invariants: %w", err)
+		}
+	}
+	sum := r.summary(ops, results, stopErr)
+	if err := r.folder.WriteSummary(sum); err != nil {
+		return nil, err
+	}
+	if stopErr != nil {
+		// The folder stays marked incomplete; the report says so.
+		if err := report.Render(r.folder.Dir()); err != nil {
+			return nil, errors.Join(stopErr, fmt.Errorf("render report: %w", err))
+		}
+		return nil, stopErr
+	}
+	if err := r.folder.Finish(); err != nil {
+		return nil, err
+	}
+	if err := report.Render(r.folder.Dir()); err != nil {
+		_ = r.folder.MarkIncomplete("render report: " + err.Error())
+		return nil, fmt.Errorf("render report: %w", err)
+	}
+	if r.disp != nil {
+		_ = r.disp.Finish(progress.Verdict{
+			Pass: sum.Verdict == report.Pass, Scenario: sum.Scenario, Duration: time.Since(r.started),
+			Reason: firstReason(sum), ReportPath: r.folder.Path(report.ReportFile),
+		})
+	}
+	return &Outcome{Dir: r.folder.Dir(), Summary: sum, Unexpected: r.unexpected(sum, results)}, nil
+}
+
+func firstReason(s *report.Summary) string {
+	if s.Verdict == report.Pass || len(s.Reasons) == 0 {
+		return ""
+	}
+	return s.Reasons[0]
+}
+
+// finalHistory reads the raw history, adds each request's Heroku router
+// code (joined by request id from the router log), and writes it to the
+// results folder.
+func (r *rehearsal) finalHistory() ([]history.Op, error) {
+	f, err := os.Open(r.histTmp)
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	defer f.Close()
+	ops, err := history.Read(f, r.histTmp)
+	if err != nil {
+		return nil, err
+	}
+	codes := r.routerCodes.snapshot()
+	for i := range ops {
+		if c, ok := codes[ops[i].RequestID]; ok && ops[i].Type != history.Invoke {
+			ops[i].HerokuCode = c
+		}
+	}
+	af, err := r.folder.Create(report.HistoryFile)
+	if err != nil {
+		return nil, err
+	}
+	w := history.NewWriter(af)
+	for _, op := range ops {
+		if err := w.Write(op); err != nil {
+			af.Abort()
+			return nil, err
+		}
+	}
+	if err := errors.Join(w.Flush(), af.Close()); err != nil {
+		return nil, fmt.Errorf("write history: %w", err)
+	}
+	return ops, nil
+}
+
+// summary builds summary.json from what the run saw.
+func (r *rehearsal) summary(ops []history.Op, results []oracle.Result, stopErr error) *report.Summary {
+	now := time.Now().UTC()
+	s := &report.Summary{
+		RunID: r.runID, Scenario: r.p.scn.Name, ScenarioFile: r.p.file.File, Seed: r.p.scn.Seed,
+		Driver: r.p.scn.Infra, Target: r.p.scn.Target,
+		SourcePlatform: platform.Heroku, TargetPlatform: platform.Target,
+		Multiplier:      r.p.scn.Traffic.Multiplier,
+		ExpectedVerdict: report.Verdict(r.p.scn.Expect.Verdict),
+		Started:         r.started, Finished: now, DurationS: now.Sub(r.started).Seconds(),
+		Rollback: r.rollback,
+	}
+	events := r.nemesis.Events()
+	for i := range r.stages {
+		st := &r.stages[i]
+		if st.Status != report.StageSkipped {
+			report.FillFigures(st, ops)
+		}
+		for _, ev := range events {
+			if ev.Stage == st.Name {
+				st.Faults = append(st.Faults, report.Fault{Name: ev.Name, Target: ev.Target, Params: r.faultParams(ev.Name), Start: ev.Start, End: ev.End})
+			}
+		}
+		if st.Breaches == nil {
+			st.Breaches = []report.Breach{}
+		}
+	}
+	s.Stages = r.stages
+	if s.Rollback != nil {
+		s.Rollback.DurationS = r.rollbackDuration(ops)
+	}
+
+	var reasons []string
+	fail := false
+	for _, st := range s.Stages {
+		for _, g := range failed(st.Gates) {
+			fail = true
+			reasons = append(reasons, fmt.Sprintf("gate broke in %s: %s", st.Name, g.Describe()))
+		}
+		for _, b := range st.Breaches {
+			if b.Action == "rollback" || b.Action == "abort" {
+				fail = true
+			}
+		}
+	}
+	if s.Rollback != nil {
+		reasons = append(reasons, fmt.Sprintf("weights rolled back during %s from aws %d%% to aws %d%%, %.1fs until the target got no new requests", s.Rollback.Stage, s.Rollback.From[platform.Target], s.Rollback.To[platform.Target], s.Rollback.DurationS))
+	}
+	var held []string
+	for _, res := range results {
+		inv := report.Invariant{Name: res.Name, Description: res.Description, Checked: res.Checked, Violations: res.Violations, Examples: []report.Example{}}
+		for _, ex := range res.Examples {
+			inv.Examples = append(inv.Examples, report.Example{Ops: ex.Ops, Message: ex.Message})
+		}
+		s.Invariants = append(s.Invariants, inv)
+		switch res.Verdict {
+		case oracle.Fail:
+			fail = true
+			msg := fmt.Sprintf("invariant %s broken: %d violations", res.Name, res.Violations)
+			if len(res.Examples) > 0 {
+				msg += " (e.g. " + res.Examples[0].Message + ")"
+			}
+			reasons = append(reasons, msg)
+		case oracle.Unknown:
+			// Not enough evidence is never a pass.
+			fail = true
+			reasons = append(reasons, fmt.Sprintf("invariant %s could not be decided: %s", res.Name, res.Reason))
+		default:
+			held = append(held, res.Name)
+		}
+	}
+	if r.opts.Baseline != "" {
+		rs, err := r.baselineRegressions()
+		if err != nil {
+			fail = true
+			reasons = append(reasons, "baseline: "+err.Error())
+		}
+		for _, c := range rs {
+			fail = true
+			reasons = append(reasons, fmt.Sprintf("regression against the baseline in %s %s: %s", c.Stage, c.Endpoint, strings.Join(c.Why, "; ")))
+		}
+	}
+	if stopErr != nil {
+		fail = true
+		s.Incomplete = true
+		s.IncompleteReason = stopErr.Error()
+		reasons = append([]string{"the run did not finish: " + stopErr.Error()}, reasons...)
+	}
+	s.Verdict = report.Pass
+	if fail {
+		s.Verdict = report.Fail
+	}
+	if !fail {
+		n := 0
+		for _, op := range ops {
+			if op.Type != history.Invoke && op.Process != history.Nemesis {
+				n++
+			}
+		}
+		sort.Strings(held)
+		reasons = append(reasons, fmt.Sprintf("every gate held across %d stages and all %d invariants held (%s) over %d operations", len(s.Stages), len(held), strings.Join(held, ", "), n))
+	}
+	if s.Invariants == nil {
+		s.Invariants = []report.Invariant{}
+	}
+	s.Reasons = reasons
+	return s
+}
+
+// faultParams returns the parameters a scenario gave a fault.
+func (r *rehearsal) faultParams(name string) map[string]string {
+	for _, st := range r.p.scn.Steps {
+		if st.Fault != nil && st.Fault.Name == name {
+			return st.Fault.Params
+		}
+	}
+	return nil
+}
+
+// rollbackDuration is how long after the rollback the target still got new
+// requests (by intended send time).
+func (r *rehearsal) rollbackDuration(ops []history.Op) float64 {
+	at := r.rollback.At
+	var last time.Time
+	for _, op := range ops {
+		if op.Type == history.Invoke || op.Platform != platform.Target || op.Intended.Before(at) {
+			continue
+		}
+		if op.Intended.After(last) {
+			last = op.Intended
+		}
+	}
+	if last.IsZero() {
+		return 0
+	}
+	return last.Sub(at).Seconds()
+}
+
+// baselineRegressions compares this run with the baseline profile.
+func (r *rehearsal) baselineRegressions() ([]report.Change, error) {
+	base, err := report.LoadProfile(r.opts.Baseline)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := report.LoadProfile(r.folder.Dir())
+	if err != nil {
+		return nil, err
+	}
+	return report.Compare(base, cur, report.CompareOptions{MaxRegression: r.opts.MaxRegression}).Regressions(), nil
+}
+
+// unexpected lists how the outcome differs from what the scenario expects.
+func (r *rehearsal) unexpected(s *report.Summary, results []oracle.Result) []string {
+	var out []string
+	exp := r.p.scn.Expect
+	if string(s.Verdict) != exp.Verdict {
+		out = append(out, fmt.Sprintf("verdict %s, expected %s", s.Verdict, exp.Verdict))
+	}
+	failedInv := map[string]bool{}
+	for _, res := range results {
+		if res.Verdict == oracle.Fail {
+			failedInv[res.Name] = true
+		}
+	}
+	for _, name := range exp.FailingInvariants {
+		if !failedInv[name] {
+			out = append(out, fmt.Sprintf("invariant %s was expected to fail but did not", name))
+		}
+	}
+	if exp.Breach {
+		breached := false
+		for _, st := range s.Stages {
+			breached = breached || len(st.Breaches) > 0
+		}
+		if !breached {
+			out = append(out, "the gate was expected to break but held")
+		}
+	}
+	return out
+}
