@@ -18,6 +18,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 
 	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/platform/heroku/routerlog"
 )
 
 //go:embed report.html.tmpl
@@ -365,8 +366,9 @@ func latencySeries(ops []history.Op, platforms []string, t0 time.Time, width flo
 // send times. Heroku's codes come from the router log, which sees errors the
 // client cannot tell apart (every router error is a 503 to it): a router line
 // is matched to its request by request id, and a router log whose lines match
-// no request is drawn at its own times instead.
-func errorSeries(ops []history.Op, router []RouterLine, source string, t0 time.Time, width, duration float64) []series {
+// no request is drawn at its own times instead. router holds the router
+// log's lines that carry a code.
+func errorSeries(ops []history.Op, router []routerlog.Line, source string, t0 time.Time, width, duration float64) []series {
 	counts := map[string]map[int]float64{}
 	add := func(name string, at time.Time) {
 		if counts[name] == nil {
@@ -553,7 +555,10 @@ func readHistoryFile(dir string) ([]history.Op, error) {
 	return history.Read(f, f.Name())
 }
 
-func readRouterLogFile(dir string) ([]RouterLine, error) {
+// readRouterLogFile reads the router lines that carry an H-code (the only
+// ones the errors chart draws or matches to requests); other lines, and the
+// lines of other processes, are skipped.
+func readRouterLogFile(dir string) ([]routerlog.Line, error) {
 	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(RouterLogFile)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -562,7 +567,17 @@ func readRouterLogFile(dir string) ([]RouterLine, error) {
 		return nil, fmt.Errorf("read router log: %w", err)
 	}
 	defer f.Close()
-	return ReadRouterLog(f, f.Name())
+	var out []routerlog.Line
+	sc := routerlog.NewScanner(f, f.Name())
+	for sc.Scan() {
+		if l := sc.Line(); l.Code != "" {
+			out = append(out, l)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read router log: %w", err)
+	}
+	return out, nil
 }
 
 // listFiles lists the folder's files for the report's index.
