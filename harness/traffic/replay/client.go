@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -35,6 +37,8 @@ type client struct {
 	next     http.RoundTripper
 	redeems  *redeemBook
 	rec      *recorder
+	retries  *retrier // nil when the client does not retry
+	seq      *uint64  // the run's request counter, for the retries' results
 	inflight sync.Map // request id → *planned, between targeter and RoundTrip
 	hosts    sync.Map // netip.Addr → "addr:port"
 }
@@ -51,10 +55,7 @@ func (c *client) hostPort(addr netip.Addr) string {
 
 // targeter hands vegeta the planned requests in the pacer's order.
 func (c *client) targeter(due <-chan *planned) vegeta.Targeter {
-	host := "service"
-	if c.cfg.Host != "" {
-		host = c.cfg.Host
-	}
+	host := c.hostHeader()
 	return func(t *vegeta.Target) error {
 		var p *planned
 		select {
@@ -72,7 +73,42 @@ func (c *client) targeter(due <-chan *planned) vegeta.Targeter {
 	}
 }
 
-// RoundTrip implements http.RoundTripper.
+// attempt is one sending of a planned request: the first (n = 0, on a
+// vegeta worker) or a client retry (n ≥ 1, on the stage's retrier).
+type attempt struct {
+	p *planned
+	n int
+	// intended is when the attempt was due: the plan's time for the
+	// first, the end of the previous attempt plus the backoff for a retry.
+	intended time.Time
+	// path is the request path with the redemption id of a rollback
+	// substituted (empty until it is known).
+	path         string
+	redemptionID string
+	// seq numbers the attempt's vegeta result.
+	seq uint64
+}
+
+// opID is the history operation id: the planned request's id, with
+// ".r<n>" for a retry.
+func (a *attempt) opID() string {
+	if a.n == 0 {
+		return a.p.requestID
+	}
+	return a.p.requestID + ".r" + strconv.Itoa(a.n)
+}
+
+// requestID is the X-Request-Id of the attempt: the planned request's id,
+// with "-r<n>" for a retry (the router accepts 20–200 of [A-Za-z0-9+=/-]).
+func (a *attempt) requestID() string {
+	if a.n == 0 {
+		return a.p.requestID
+	}
+	return a.p.requestID + "-r" + strconv.Itoa(a.n)
+}
+
+// RoundTrip implements http.RoundTripper: the first attempt of a planned
+// request, on a vegeta worker.
 func (c *client) RoundTrip(req *http.Request) (*http.Response, error) {
 	v, ok := c.inflight.LoadAndDelete(req.Header.Get(api.HeaderRequestID))
 	if !ok {
@@ -82,40 +118,49 @@ func (c *client) RoundTrip(req *http.Request) (*http.Response, error) {
 	req.Header.Del("X-Vegeta-Seq")
 	req.Header.Del("X-Vegeta-Attack")
 	c.rec.scheduled(time.Since(p.intended))
-
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Timeout)
-	defer cancel()
-
-	op := history.Op{
-		ID: p.requestID, Process: p.client, F: p.op,
-		Voucher: p.voucher, Customer: p.customer, IdempotencyKey: p.key, Amount: p.amount,
-		RequestID: p.requestID, Intended: p.intended, Stage: c.stage,
-	}
+	a := &attempt{p: p, intended: p.intended, seq: p.seq}
 	if p.undoes != "" {
-		id, ok := c.redeems.wait(ctx, p.undoes)
+		wctx, cancel := context.WithTimeout(c.ctx, c.cfg.Timeout)
+		id, ok := c.redeems.wait(wctx, p.undoes)
+		cancel()
 		if !ok {
 			c.rec.skip()
 			return nil, errSkipped
 		}
-		u, err := url.Parse(strings.Replace(p.path, trace.RedemptionPlaceholder, url.PathEscape(id), 1))
+		a.path = strings.Replace(p.path, trace.RedemptionPlaceholder, url.PathEscape(id), 1)
+		u, err := url.Parse(a.path)
 		if err != nil {
 			return nil, fmt.Errorf("replay: rollback path: %w", err)
 		}
 		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
-		op.RedemptionID = id
+		a.redemptionID = id
 	}
+	return c.send(a, req)
+}
 
-	addr, err := c.cfg.Resolver.Address(ctx, p.client, p.intended)
+// send makes one attempt: it resolves the client's address, sends the
+// request there, reads and classifies the answer, records it, and
+// schedules a retry when the outcome is indeterminate and the client
+// retries this operation.
+func (c *client) send(a *attempt, req *http.Request) (*http.Response, error) {
+	p := a.p
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Timeout)
+	defer cancel()
+
+	op := history.Op{
+		ID: a.opID(), Process: p.client, F: p.op,
+		Voucher: p.voucher, Customer: p.customer, IdempotencyKey: p.key, Amount: p.amount,
+		RedemptionID: a.redemptionID, RequestID: a.requestID(), Intended: a.intended, Stage: c.stage,
+	}
+	retry := a.n > 0
+	addr, err := c.cfg.Resolver.Address(ctx, p.client, a.intended)
 	if err != nil {
 		// Never sent: it definitely did not take effect.
 		now := time.Now()
 		op.Type, op.Time = history.Invoke, now
-		c.rec.invoke(op)
-		op.Type, op.Error, op.Latency = history.Fail, "resolve: "+err.Error(), now.Sub(p.intended)
-		if p.op == history.Redeem && p.key != "" {
-			c.redeems.done(p.key, "", false)
-		}
-		c.rec.done(op, c.result(p, req, 0, nil, op.Error, op.Latency))
+		c.rec.invoke(op, retry)
+		op.Type, op.Error, op.Latency = history.Fail, "resolve: "+err.Error(), now.Sub(a.intended)
+		c.finish(a, op, c.result(a, req, 0, nil, op.Error, op.Latency))
 		return nil, fmt.Errorf("resolve %s: %w", p.client, err)
 	}
 	op.Platform = c.platform(addr)
@@ -127,7 +172,7 @@ func (c *client) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.WithContext(ctx)
 
 	op.Type, op.Time = history.Invoke, time.Now()
-	c.rec.invoke(op)
+	c.rec.invoke(op, retry)
 
 	resp, err := c.next.RoundTrip(req)
 	var body []byte
@@ -137,7 +182,7 @@ func (c *client) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	end := time.Now()
-	op.Time, op.Latency = end, end.Sub(p.intended)
+	op.Time, op.Latency = end, end.Sub(a.intended)
 	status := 0
 	if resp != nil {
 		status = resp.StatusCode
@@ -155,14 +200,81 @@ func (c *client) RoundTrip(req *http.Request) (*http.Response, error) {
 	if op.Error == "" {
 		op.Error = errText
 	}
-	if p.op == history.Redeem && p.key != "" {
-		c.redeems.done(p.key, op.RedemptionID, op.Type == history.OK)
-	}
-	c.rec.done(op, c.result(p, req, status, body, op.Error, op.Latency))
+	c.finish(a, op, c.result(a, req, status, body, op.Error, op.Latency))
 	if err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// finish records an attempt's completion, tells the redeem book the
+// redeem's outcome unless a retry follows, and schedules that retry.
+func (c *client) finish(a *attempt, op history.Op, res vegeta.Result) {
+	p := a.p
+	retry := c.retries != nil && a.n < c.cfg.Retries && retried(p) && indeterminate(op) && c.ctx.Err() == nil
+	if p.op == history.Redeem && p.key != "" {
+		if retry {
+			// The retry keeps the redeem in flight for the rollbacks
+			// waiting on it.
+			c.redeems.planned(p.key)
+		}
+		c.redeems.done(p.key, op.RedemptionID, op.Type == history.OK)
+	}
+	c.rec.done(op, res)
+	if retry {
+		backoff := c.cfg.RetryBackoff << min(a.n, 16)
+		next := &attempt{p: p, n: a.n + 1, intended: op.Time.Add(backoff), path: a.path, redemptionID: a.redemptionID}
+		if a.path == "" {
+			next.path = p.path
+		}
+		c.retries.schedule(next)
+	}
+}
+
+// retried says whether a client retries p after an indeterminate outcome:
+// a redeem with an idempotency key (a retry without one could redeem
+// twice, so clients do not send one), and a rollback (a second rollback of
+// one redemption must be refused by a correct service).
+func retried(p *planned) bool {
+	return (p.op == history.Redeem && p.key != "") || p.op == history.Rollback
+}
+
+// indeterminate says whether a client retries after op's outcome: no
+// answer (timeout, connection error), a 408, or a 5xx (the Heroku
+// router's 503s included). A redirect, though classified info, is not
+// retried; neither is a request that was never sent (resolve failure).
+func indeterminate(op history.Op) bool {
+	return op.Type == history.Info && (op.Status == 0 || op.Status == http.StatusRequestTimeout || op.Status >= 500)
+}
+
+// retry sends a retry attempt, off vegeta's workers; the retrier calls it
+// when the attempt is due.
+func (c *client) retry(a *attempt) {
+	c.rec.scheduled(time.Since(a.intended))
+	a.seq = atomic.AddUint64(c.seq, 1)
+	req, err := http.NewRequest(a.p.method, "http://"+c.hostHeader()+a.path, bytes.NewReader(a.p.body))
+	if err != nil {
+		// The path was sent once already; it cannot fail to parse.
+		c.abandon(a)
+		return
+	}
+	req.Header = a.p.header.Clone()
+	req.Header.Set(api.HeaderRequestID, a.requestID())
+	_, _ = c.send(a, req)
+}
+
+// abandon drops a retry that will not be sent (the stage was stopped).
+func (c *client) abandon(a *attempt) {
+	if a.p.op == history.Redeem && a.p.key != "" {
+		c.redeems.done(a.p.key, "", false)
+	}
+}
+
+func (c *client) hostHeader() string {
+	if c.cfg.Host != "" {
+		return c.cfg.Host
+	}
+	return "service"
 }
 
 func (c *client) platform(addr netip.Addr) string {
@@ -172,10 +284,11 @@ func (c *client) platform(addr netip.Addr) string {
 	return addr.String()
 }
 
-// result is the vegeta result of one request, stamped with its intended time.
-func (c *client) result(p *planned, req *http.Request, status int, body []byte, errText string, latency time.Duration) vegeta.Result {
+// result is the vegeta result of one attempt, stamped with its intended time.
+func (c *client) result(a *attempt, req *http.Request, status int, body []byte, errText string, latency time.Duration) vegeta.Result {
+	p := a.p
 	r := vegeta.Result{
-		Attack: c.stage, Seq: p.seq, Code: uint16(status), Timestamp: p.intended, Latency: latency,
+		Attack: c.stage, Seq: a.seq, Code: uint16(status), Timestamp: a.intended, Latency: latency,
 		BytesOut: uint64(len(p.body)), BytesIn: uint64(len(body)), Error: errText,
 		Method: p.method, URL: "http://" + req.URL.Host + req.URL.RequestURI(),
 	}

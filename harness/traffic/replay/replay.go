@@ -6,6 +6,8 @@
 // own result encoding. It is built on the vegeta library: a Pacer that
 // follows the trace's timestamps, a Targeter that hands out the planned
 // requests, and vegeta's Attacker with capped workers and connections.
+// Clients may retry redeems and rollbacks whose outcome was indeterminate
+// (Config.Retries), each attempt recorded as its own operation.
 //
 // One Replayer serves a whole run (its connection pools and the redemptions
 // that later rollbacks need outlive a stage); the run engine calls Replay
@@ -63,6 +65,8 @@ const (
 	// replayer remembers for later rollbacks; a rollback further away
 	// from its redeem is skipped as if the redeem were not in the replay.
 	DefaultRedeemMemory = 200_000
+	// DefaultRetryBackoff is the wait before a client's first retry.
+	DefaultRetryBackoff = time.Second
 )
 
 // Config is what stays the same for every stage of a run.
@@ -97,6 +101,19 @@ type Config struct {
 	LateAfter time.Duration
 	// RedeemMemory: see DefaultRedeemMemory.
 	RedeemMemory int
+	// Retries is how many times a client re-sends a request whose outcome
+	// was indeterminate (info: a timeout, a connection error, a 408 or a
+	// 5xx, the Heroku router's 503s included), as real clients do. Only
+	// redeems with an idempotency key (re-sent with the same key and body)
+	// and rollbacks (re-sent for the same redemption) are retried. Each
+	// attempt is its own history operation (ID "<id>.r<n>", X-Request-Id
+	// "<id>-r<n>") and its own vegeta result, resolved afresh through the
+	// Resolver. Zero never retries.
+	Retries int
+	// RetryBackoff is the wait between an attempt's end and its retry,
+	// doubled for each further retry (zero means DefaultRetryBackoff). It
+	// is client time: neither the multiplier nor Compress scales it.
+	RetryBackoff time.Duration
 }
 
 // Mode is how a stage reaches its multiplier.
@@ -172,6 +189,12 @@ func New(cfg Config) (*Replayer, error) {
 	}
 	if cfg.RedeemMemory <= 0 {
 		cfg.RedeemMemory = DefaultRedeemMemory
+	}
+	if cfg.Retries < 0 {
+		return nil, fmt.Errorf("replay config: retries: %d is negative", cfg.Retries)
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = DefaultRetryBackoff
 	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
@@ -251,7 +274,17 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	}()
 
 	due := make(chan *planned, r.cfg.MaxWorkers+16)
-	cl := &client{cfg: r.cfg, stage: st.Name, ctx: ctx, next: r.transport, redeems: r.redeems, rec: rec}
+	cl := &client{cfg: r.cfg, stage: st.Name, ctx: ctx, next: r.transport, redeems: r.redeems, rec: rec, seq: &r.seq}
+	retryDone := make(chan struct{})
+	if r.cfg.Retries > 0 {
+		cl.retries = newRetrier(r.cfg.MaxWorkers, cl.retry, cl.abandon)
+		go func() {
+			defer close(retryDone)
+			cl.retries.run(ctx)
+		}()
+	} else {
+		close(retryDone)
+	}
 	pacer := &tracePacer{ctx: ctx, plan: plan, due: due, redeems: r.redeems, rec: rec}
 	attacker := vegeta.NewAttacker(
 		vegeta.Workers(uint64(min(64, r.cfg.MaxWorkers))),
@@ -268,7 +301,13 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 		// vegeta's own copies are dropped.
 	}
 	stop()
+	// Every first attempt has completed; the retries they scheduled (and
+	// the retries of those) belong to the stage too.
+	if cl.retries != nil {
+		cl.retries.wait()
+	}
 	cancel()
+	<-retryDone
 	// Requests planned but never handed to a worker (the stage was
 	// stopped): their redeems will not complete.
 	for len(due) > 0 {

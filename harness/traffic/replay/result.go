@@ -22,9 +22,11 @@ type Result struct {
 	// Duration is the wall time of the stage, until the last answer.
 	Duration time.Duration `json:"duration_ns"`
 	// Planned counts the requests of the slice (after --quick sampling,
-	// amplify copies included); Requests counts those sent.
+	// amplify copies included); Requests counts the attempts sent, client
+	// retries included; Retries counts those retries.
 	Planned  int64 `json:"planned"`
 	Requests int64 `json:"requests"`
+	Retries  int64 `json:"retries"`
 	// Skipped counts rollbacks not sent because their redeem did not
 	// succeed (or is not in the replay).
 	Skipped int64 `json:"skipped"`
@@ -156,7 +158,7 @@ type recorder struct {
 	all                   latencyHist
 	byPlatform, byOp      map[string]latencyHist
 	codes, keys, platform map[string]int64
-	requests              int64
+	requests, retries     int64
 	ok, rejected, errors  int64
 	firstSend, lastSend   time.Time
 }
@@ -164,6 +166,7 @@ type recorder struct {
 type event struct {
 	op     history.Op
 	result *vegeta.Result // set on a completion
+	retry  bool           // an invoke of a client retry
 }
 
 func newRecorder(st Stage, cfg Config, start time.Time) *recorder {
@@ -180,7 +183,7 @@ func newRecorder(st Stage, cfg Config, start time.Time) *recorder {
 	return rec
 }
 
-func (r *recorder) invoke(op history.Op) { r.events <- event{op: op} }
+func (r *recorder) invoke(op history.Op, retry bool) { r.events <- event{op: op, retry: retry} }
 
 func (r *recorder) done(op history.Op, res vegeta.Result) {
 	r.events <- event{op: op, result: &res}
@@ -211,6 +214,9 @@ func (r *recorder) run() {
 		}
 		if ev.result == nil {
 			r.requests++
+			if ev.retry {
+				r.retries++
+			}
 			if r.firstSend.IsZero() || ev.op.Time.Before(r.firstSend) {
 				r.firstSend = ev.op.Time
 			}
@@ -268,7 +274,7 @@ func (r *recorder) count(op history.Op) {
 func (r *recorder) result(wall time.Duration) Result {
 	res := Result{
 		Stage: r.stage, Start: r.start, Duration: wall,
-		Requests: r.requests, Skipped: r.skipped.Load(), Late: r.late.Load(),
+		Requests: r.requests, Retries: r.retries, Skipped: r.skipped.Load(), Late: r.late.Load(),
 		OK: r.ok, Rejected: r.rejected, Errors: r.errors,
 		Latency: r.all.summary(), ByPlatform: map[string]Latency{}, ByOp: map[string]Latency{},
 		Codes: r.codes, ErrorKeys: r.keys, PlatformRequests: r.platform, ObservedSplit: map[string]float64{},

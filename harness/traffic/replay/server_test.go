@@ -30,20 +30,34 @@ type seen struct {
 
 // couponServer is a small coupon API for the replayer's tests: redeems are
 // idempotent by key, limited vouchers run out, rollbacks need a real
-// redemption id. Stall, when set, delays the answer to a request.
+// redemption id and a second rollback of one redemption is refused
+// (already_rolled_back). Stall, when set, delays the answer to a request;
+// lost, when it says so, makes the server do the work and commit but
+// answer 503 as the Heroku router does on an H12.
 type couponServer struct {
 	mu          sync.Mutex
 	reqs        []seen
 	quantity    map[string]int // voucher → remaining (absent: unlimited)
 	redemptions map[string]api.Redemption
 	byKey       map[string]string // idempotency key → redemption id
+	rolledBack  map[string]int    // redemption id → rollbacks committed
 	next        int
 	stall       func(n int, r *http.Request) time.Duration
+	lost        func(n int, r *http.Request) bool
 }
 
 func newCouponServer() *couponServer {
-	return &couponServer{quantity: map[string]int{}, redemptions: map[string]api.Redemption{}, byKey: map[string]string{}}
+	return &couponServer{quantity: map[string]int{}, redemptions: map[string]api.Redemption{},
+		byKey: map[string]string{}, rolledBack: map[string]int{}}
 }
+
+// routerTimeout commits what the handler did but answers what the Heroku
+// router answers on an H12: a 503 with its HTML error page.
+type routerTimeout struct{ h http.Header }
+
+func (w *routerTimeout) Header() http.Header         { return w.h }
+func (w *routerTimeout) Write(b []byte) (int, error) { return len(b), nil }
+func (w *routerTimeout) WriteHeader(int)             {}
 
 func (s *couponServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
@@ -53,13 +67,24 @@ func (s *couponServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := len(s.reqs)
 	s.reqs = append(s.reqs, seen{at: time.Now(), method: r.Method, path: r.URL.Path, host: r.Host,
 		header: r.Header.Clone(), body: body, customer: req.Customer.SourceID})
-	stall := s.stall
+	stall, lost := s.stall, s.lost
 	s.mu.Unlock()
 	if stall != nil {
 		if d := stall(n, r); d > 0 {
 			time.Sleep(d)
 		}
 	}
+	if lost != nil && lost(n, r) {
+		s.handle(&routerTimeout{h: http.Header{}}, r, body, req)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("<html><body>Application error</body></html>"))
+		return
+	}
+	s.handle(w, r, body, req)
+}
+
+func (s *couponServer) handle(w http.ResponseWriter, r *http.Request, _ []byte, req api.RedeemRequest) {
 	seg := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
 	case len(seg) == 4 && seg[3] == "redemption":
@@ -67,9 +92,17 @@ func (s *couponServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(seg) == 4 && seg[3] == "rollback":
 		s.mu.Lock()
 		red, ok := s.redemptions[seg[2]]
+		again := s.rolledBack[red.ID] > 0
+		if ok && !again {
+			s.rolledBack[red.ID]++
+		}
 		s.mu.Unlock()
 		if !ok {
 			writeJSON(w, 404, api.Error{Code: 404, Key: api.KeyNotFound})
+			return
+		}
+		if again {
+			writeJSON(w, 400, api.Error{Code: 400, Key: api.KeyAlreadyRolledBack})
 			return
 		}
 		writeJSON(w, 200, api.RollbackResponse{ID: "rb_" + red.ID, Redemption: red.ID, Voucher: red.Voucher, Amount: red.Amount, Result: api.ResultSuccess})
