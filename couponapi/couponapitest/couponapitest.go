@@ -6,9 +6,11 @@ package couponapitest
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -132,10 +134,11 @@ type Process struct {
 // once /readyz answers 200. It is killed at cleanup if still running.
 func StartProcess(t testing.TB, bin string, ep stack.Endpoints, extra map[string]string) *Process {
 	t.Helper()
-	addr, err := platform.FreeAddr("127.0.0.1")
+	port, err := stack.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	env := Env(ep, extra)
 	env["HOST"] = "127.0.0.1"
 	logBuf := &SyncBuffer{}

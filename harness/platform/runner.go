@@ -109,16 +109,3 @@ func Stop(ctx context.Context, inst Instance, grace time.Duration) (forced bool,
 	<-inst.Done()
 	return true, nil
 }
-
-// FreeAddr returns host:port with a port that was free on host a moment ago.
-func FreeAddr(host string) (string, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", fmt.Errorf("find a free port on %s: %w", host, err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		return "", fmt.Errorf("find a free port on %s: %w", host, err)
-	}
-	return addr, nil
-}

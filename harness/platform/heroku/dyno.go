@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/harness/stack"
 )
 
 // dyno is one web dyno slot (web.1 ...). Its run goroutine owns its
@@ -301,10 +304,11 @@ func (d *dyno) command(ctx context.Context, b *boot, cmd command) (out outcome, 
 // start launches a new process for the dyno.
 func (d *dyno) start(ctx context.Context) (*boot, error) {
 	a := d.app
-	addr, err := platform.FreeAddr(a.opts.DynoHost)
+	port, err := stack.FreePort(a.opts.DynoHost)
 	if err != nil {
 		return nil, err
 	}
+	addr := net.JoinHostPort(a.opts.DynoHost, strconv.Itoa(port))
 	egress := a.nextEgress()
 	a.mu.Lock()
 	spec := a.spec

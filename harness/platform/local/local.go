@@ -28,6 +28,7 @@ import (
 
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/platform/proc"
+	"github.com/cutover/cutover/harness/stack"
 )
 
 // Probe is the timing of an HTTP probe, as in a Kubernetes pod spec.
@@ -314,10 +315,11 @@ func (p *Platform) live() []*replica {
 }
 
 func (p *Platform) addReplica() (*replica, error) {
-	addr, err := platform.FreeAddr(p.opts.ReplicaHost)
+	port, err := stack.FreePort(p.opts.ReplicaHost)
 	if err != nil {
 		return nil, err
 	}
+	addr := net.JoinHostPort(p.opts.ReplicaHost, strconv.Itoa(port))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/harness/stack"
 )
 
 // The test binary doubles as the service under supervision: with
@@ -79,7 +80,8 @@ func helper(mode string) int {
 		return 3
 	case "parent":
 		// A harness that supervises one child, then gets SIGKILLed.
-		addr, _ := platform.FreeAddr("127.0.0.1")
+		port, _ := stack.FreePort("127.0.0.1")
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		inst, err := Runner{}.Start(context.Background(),
 			platform.ServiceSpec{Command: []string{os.Args[0]}, Env: map[string]string{"PROC_TEST_MODE": "serve"}},
 			platform.InstanceConfig{Name: "web.1", Addr: addr})
@@ -113,8 +115,9 @@ func (l *lines) all() []string {
 
 func start(t *testing.T, mode string, env map[string]string) (platform.Instance, *lines) {
 	t.Helper()
-	addr, err := platform.FreeAddr("127.0.0.1")
+	port, err := stack.FreePort("127.0.0.1")
 	require.NoError(t, err)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	out := &lines{}
 	specEnv := map[string]string{"PROC_TEST_MODE": mode}
 	for k, v := range env {
