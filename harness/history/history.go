@@ -86,24 +86,28 @@ type Op struct {
 	Value map[string]string `json:"value,omitempty"`
 }
 
-// Writer appends entries to a JSON-lines stream, numbering them.
+// Writer appends entries to a JSON-lines stream, numbering them. Each line
+// is what json.Encoder would write for the entry (see Op.AppendJSON).
 type Writer struct {
-	enc  *json.Encoder
 	bw   *bufio.Writer
 	next int64
 }
 
 // NewWriter writes JSON lines to w; call Flush at the end.
 func NewWriter(w io.Writer) *Writer {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	return &Writer{enc: json.NewEncoder(bw), bw: bw}
+	return &Writer{bw: bufio.NewWriterSize(w, 64<<10)}
 }
 
 // Write numbers op and appends it.
 func (w *Writer) Write(op Op) error {
 	op.Index = w.next
 	w.next++
-	if err := w.enc.Encode(op); err != nil {
+	// Encode into the buffer's free space: no copy when the line fits.
+	b, err := op.appendJSON(w.bw.AvailableBuffer())
+	if err != nil {
+		return fmt.Errorf("write history entry %d: %w", op.Index, err)
+	}
+	if _, err := w.bw.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("write history entry %d: %w", op.Index, err)
 	}
 	return nil
