@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/harness/report"
 )
 
 // BenchmarkRouterOverhead calls one real dyno doing a small, realistic
@@ -82,8 +84,8 @@ func BenchmarkRouterOverhead(b *testing.B) {
 		slices.Sort(s)
 	}
 	d, r, p := took[0], took[1], took[2]
-	pct := func(s []time.Duration, p float64) float64 {
-		return float64(s[int(p*float64(len(s)-1))]) / float64(time.Millisecond)
+	pct := func(s []time.Duration, q float64) float64 {
+		return float64(report.Quantile(s, q)) / float64(time.Millisecond)
 	}
 	b.ReportMetric(pct(d, 0.50), "direct_p50_ms")
 	b.ReportMetric(pct(d, 0.99), "direct_p99_ms")

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/harness/report"
 )
 
 // BenchmarkLoadBalancerOverhead measures, side by side in one run, the
@@ -59,23 +61,16 @@ func BenchmarkLoadBalancerOverhead(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	dp50, dp99 := percentile(directLat, 0.50), percentile(directLat, 0.99)
-	lp50, lp99 := percentile(lbLat, 0.50), percentile(lbLat, 0.99)
+	slices.Sort(directLat)
+	slices.Sort(lbLat)
+	dp50, dp99 := report.Quantile(directLat, 0.50), report.Quantile(directLat, 0.99)
+	lp50, lp99 := report.Quantile(lbLat, 0.50), report.Quantile(lbLat, 0.99)
 	b.ReportMetric(micros(dp50), "direct-p50-µs")
 	b.ReportMetric(micros(dp99), "direct-p99-µs")
 	b.ReportMetric(micros(lp50), "lb-p50-µs")
 	b.ReportMetric(micros(lp99), "lb-p99-µs")
 	b.ReportMetric(float64(lp50)/float64(dp50), "p50-ratio")
 	b.ReportMetric(float64(lp99)/float64(dp99), "p99-ratio")
-}
-
-func percentile(d []time.Duration, q float64) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
