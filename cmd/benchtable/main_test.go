@@ -32,6 +32,10 @@ PASS
 ok  	github.com/cutover/cutover/harness/traffic/replay	16.2s
 pkg: github.com/cutover/cutover/harness/report
 BenchmarkMannWhitney-2   	    3021	    401234 ns/op	 4.98e+08 samples/s
+pkg: github.com/cutover/cutover/harness/platform/heroku
+BenchmarkRouterOverhead-2   	       1	         1.231 direct_p50_ms	         1.096 p50/direct	         2.126 p99/direct
+pkg: github.com/cutover/cutover/harness/platform/local
+BenchmarkLoadBalancerOverhead-2   	       1	        55.00 direct-p50-µs	         1.767 p50/direct	         1.499 p99/direct
 --- FAIL: BenchmarkBroken
 FAIL	github.com/cutover/cutover/harness/oracle	0.5s
 `
@@ -41,7 +45,7 @@ func TestParse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "linux", r.GOOS)
 	require.Equal(t, "AMD EPYC 7B13", r.CPU)
-	require.Len(t, r.Benches, 4)
+	require.Len(t, r.Benches, 6)
 	require.Equal(t, Bench{Package: "github.com/cutover/cutover/harness/stack/embedded", Name: "Up", Procs: 2, Iterations: 1,
 		Metrics: []Metric{{2412345678, "ns/op"}, {2.41, "s/up"}}}, r.Benches[0])
 	v, ok := r.Benches[1].Metric("replay/vegeta")
@@ -70,6 +74,9 @@ func TestRunPrintsTheTableAndWritesResults(t *testing.T) {
 	require.Regexp(t, `replayer rate / bare vegeta rate\s+≥ 0\.9\s+0\.951\s+met`, text)
 	require.Regexp(t, `harness RSS replaying 5,000 req/s \(MB\)\s+≤ 300\s+312\s+MISSED`, text)
 	require.Regexp(t, `docker stack up with local images \(s\)\s+≤ 20\s+-\s+not measured`, text)
+	// Every benchmark reporting a target's unit gets its own row.
+	require.Regexp(t, `harness path median / direct call median\s+≤ 1\.1\s+1\.1\s+met\s+harness/platform/heroku RouterOverhead\n`, text)
+	require.Regexp(t, `harness path median / direct call median\s+≤ 1\.1\s+1\.77\s+MISSED\s+harness/platform/local LoadBalancerOverhead\n`, text)
 	require.Contains(t, text, "FAILED: github.com/cutover/cutover/harness/oracle")
 
 	latest, err := os.ReadFile(filepath.Join(out, "latest.txt"))
@@ -83,7 +90,8 @@ func TestRunPrintsTheTableAndWritesResults(t *testing.T) {
 		Targets []targetResult `json:"targets"`
 	}
 	require.NoError(t, json.Unmarshal(js, &doc))
-	require.Len(t, doc.Benches, 4)
+	require.Len(t, doc.Benches, 6)
+	require.Len(t, doc.Targets, len(targets)+1, "two benchmarks report p50/direct")
 	require.Equal(t, "AMD EPYC 7B13", doc.Machine.CPU)
 	raws, _ := filepath.Glob(filepath.Join(out, "raw-*.txt"))
 	require.Len(t, raws, 1)

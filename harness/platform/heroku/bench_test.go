@@ -21,9 +21,11 @@ import (
 // request (decode JSON, hash, ~1 ms stand-in for a database round trip,
 // encode JSON) directly, through the router, and through the standard
 // library's httputil.ReverseProxy (the cost of one more loopback hop with
-// no Heroku logic), in turn, and reports the percentiles of each and the
-// router's added share of the direct call. It takes at least 1500 samples
-// of each, whatever b.N.
+// no Heroku logic), in turn, and reports the percentiles of each, the
+// router's p50 and p99 as ratios to the direct call's (p50/direct,
+// p99/direct: the table checks DESIGN's harness-path target by them) and the
+// reverse proxy's added share. It takes at least 1500 samples of each,
+// whatever b.N.
 func BenchmarkRouterOverhead(b *testing.B) {
 	app, err := New(Options{Seed: 1, Log: io.Discard})
 	if err != nil {
@@ -93,8 +95,8 @@ func BenchmarkRouterOverhead(b *testing.B) {
 	b.ReportMetric(pct(r, 0.99), "router_p99_ms")
 	b.ReportMetric(pct(p, 0.50), "revproxy_p50_ms")
 	b.ReportMetric(pct(p, 0.99), "revproxy_p99_ms")
-	b.ReportMetric(100*(pct(r, 0.50)-pct(d, 0.50))/pct(d, 0.50), "router_added_p50_%")
-	b.ReportMetric(100*(pct(r, 0.99)-pct(d, 0.99))/pct(d, 0.99), "router_added_p99_%")
+	b.ReportMetric(pct(r, 0.50)/pct(d, 0.50), "p50/direct")
+	b.ReportMetric(pct(r, 0.99)/pct(d, 0.99), "p99/direct")
 	b.ReportMetric(100*(pct(p, 0.50)-pct(d, 0.50))/pct(d, 0.50), "revproxy_added_p50_%")
 	b.ReportMetric(0, "ns/op")
 }

@@ -49,7 +49,7 @@ func BenchmarkDockerStackUp(b *testing.B) {
 		floor += oneContainer(b, cli, local.Toxiproxy)
 	}
 	n := float64(b.N)
-	b.ReportMetric(up.Seconds()/n, "up_s")
+	b.ReportMetric(up.Seconds()/n, "s/up") // the unit the bench table checks the 20 s target by
 	b.ReportMetric(floor.Seconds()/n, "one_container_s")
 	b.ReportMetric(up.Seconds()/floor.Seconds(), "up/one_container")
 	b.ReportMetric(up.Seconds()/n/20, "up/target_20s")
