@@ -22,6 +22,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cutover/cutover/harness/report"
 )
 
 // Target is one figure DESIGN.md promises, found by the unit a benchmark
@@ -130,16 +132,7 @@ func currentMachine(r *Run) machine {
 	if m.OS == "" {
 		m.OS, m.Arch = runtime.GOOS, runtime.GOARCH
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 2 && f[0] == "MemTotal:" {
-				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-					m.MemoryMB = kb / 1024
-				}
-			}
-		}
-	}
+	_, m.MemoryMB = report.MachineInfo()
 	return m
 }
 

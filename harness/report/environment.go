@@ -100,7 +100,7 @@ func NewEnvironment(ctx context.Context) Environment {
 	if env.GitCommit == "" {
 		env.GitCommit = gitCommit(ctx)
 	}
-	env.CPUModel, env.MemoryMB = machineInfo()
+	env.CPUModel, env.MemoryMB = MachineInfo()
 	return env
 }
 
@@ -116,9 +116,9 @@ func gitCommit(ctx context.Context) string {
 	return commit
 }
 
-// machineInfo reads the CPU model and memory size on Linux; elsewhere it
+// MachineInfo reads the CPU model and memory size on Linux; elsewhere it
 // returns zero values.
-func machineInfo() (cpu string, memMB int64) {
+func MachineInfo() (cpu string, memMB int64) {
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
