@@ -27,16 +27,7 @@ import (
 // reverse proxy's added share. It takes at least 1500 samples of each,
 // whatever b.N.
 func BenchmarkRouterOverhead(b *testing.B) {
-	app, err := New(Options{Seed: 1, Log: io.Discard})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	defer func() { _ = app.Close(context.Background()) }()
-	if err := app.Deploy(ctx, spec(nil), 1); err != nil {
-		b.Fatal(err)
-	}
+	app := benchApp(b)
 	dyno := app.Replicas()[0].Addr
 	direct := "http://" + dyno + "/work"
 	routed := "http://" + app.Endpoint() + "/work"
@@ -106,16 +97,7 @@ func BenchmarkRouterOverhead(b *testing.B) {
 // logs every request), and reports both rates and their ratio. It sends at
 // least 10000 requests each way, whatever b.N.
 func BenchmarkRouterThroughput(b *testing.B) {
-	app, err := New(Options{Seed: 1, Log: io.Discard})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	defer func() { _ = app.Close(context.Background()) }()
-	if err := app.Deploy(ctx, spec(nil), 1); err != nil {
-		b.Fatal(err)
-	}
+	app := benchApp(b)
 	const workers = 32
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
 	n := max(b.N, 10000)
@@ -160,4 +142,21 @@ func BenchmarkRouterThroughput(b *testing.B) {
 	b.ReportMetric(routed, "router_req/s")
 	b.ReportMetric(routed/direct, "router/direct")
 	b.ReportMetric(0, "ns/op")
+}
+
+// benchApp is an app with one dyno of the test service, logging every
+// request (to nowhere), closed when the benchmark ends.
+func benchApp(b *testing.B) *App {
+	b.Helper()
+	app, err := New(Options{Seed: 1, Log: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = app.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := app.Deploy(ctx, spec(nil), 1); err != nil {
+		b.Fatal(err)
+	}
+	return app
 }
