@@ -18,6 +18,9 @@ import (
 	"github.com/cutover/cutover/harness/report"
 )
 
+// partnerWait bounds the wait for the partner to have every redemption.
+const partnerWait = 75 * time.Second
+
 // finish reads the final state, checks the invariants and writes the
 // results folder. With stopErr set (the run stopped early) it writes what
 // it has and leaves the folder marked incomplete.
@@ -50,7 +53,9 @@ func (r *rehearsal) finish(ctx context.Context, stopErr error) (*Outcome, error)
 			for _, red := range st.Redemptions {
 				ids = append(ids, red.ID)
 			}
-			r.partner.WaitSynced(ctx, ids, 30*time.Second)
+			// Refused deliveries are retried by the service's outbox with
+			// backoff (couponapi caps it at 30 s): wait out a few rounds.
+			r.partner.WaitSynced(ctx, ids, partnerWait)
 		}
 	}
 	// Stop the platforms now so their logs are complete.

@@ -217,3 +217,14 @@ func (r *rehearsal) seedData(ctx context.Context, seed []api.Voucher) error {
 	r.event("seeded %s vouchers", strconv.Itoa(int(res.Created)))
 	return nil
 }
+
+// seedCodes are the voucher codes the seed data created (with the run's
+// prefix).
+func (r *rehearsal) seedCodes(seed []api.Voucher) []string {
+	id := replay.Identity{Run: r.prefix}
+	codes := make([]string, 0, min(len(seed), 256))
+	for _, v := range seed[:min(len(seed), 256)] {
+		codes = append(codes, id.Voucher(v.Code))
+	}
+	return codes
+}

@@ -153,6 +153,9 @@ func (r *rehearsal) run(ctx context.Context) (_ *Outcome, err error) {
 	if err := r.seedData(ctx, tr.seed); err != nil {
 		return nil, &InfraError{Err: err}
 	}
+	if err := r.warmUp(ctx, r.seedCodes(tr.seed)); err != nil {
+		return nil, &InfraError{Err: err}
+	}
 	if err := r.startDNS(ctx); err != nil {
 		return nil, &InfraError{Err: err}
 	}

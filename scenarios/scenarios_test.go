@@ -1,0 +1,133 @@
+// Package scenarios_test runs every shipped scenario in --quick mode and
+// checks that each gives the verdict it expects; this is also the example
+// of what a user puts in their own CI.
+package scenarios_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cutover/cutover/couponapi/couponapitest"
+	"github.com/cutover/cutover/harness"
+	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/report"
+	"github.com/cutover/cutover/harness/run"
+	"github.com/cutover/cutover/harness/scenario"
+)
+
+// checks holds what some scenarios must show beyond their verdict.
+var checks = map[string]func(t *testing.T, out *run.Outcome){
+	"dns-ttl-stickiness": func(t *testing.T, out *run.Outcome) {
+		last := out.Summary.Stages[len(out.Summary.Stages)-1]
+		require.Equal(t, 100, last.Weights["aws"])
+		require.Greater(t, last.ObservedSplit["heroku"], 15.0,
+			"clients that ignore the TTL keep sending to Heroku after the weights say aws 100")
+	},
+	"gate-rollback": func(t *testing.T, out *run.Outcome) {
+		rb := out.Summary.Rollback
+		require.NotNil(t, rb, "the gate breach must roll the weights back")
+		require.Equal(t, 25, rb.To["aws"])
+		statuses := map[string]int{}
+		for _, st := range out.Summary.Stages {
+			statuses[st.Status]++
+		}
+		require.Equal(t, 1, statuses[report.StageRolledBack])
+		require.Equal(t, 1, statuses[report.StageSkipped], "the stage after the rollback is skipped")
+	},
+	"flaky-heroku": func(t *testing.T, out *run.Outcome) {
+		var platforms []string
+		for _, st := range out.Summary.Stages {
+			for _, b := range st.Breaches {
+				platforms = append(platforms, b.Platform)
+			}
+		}
+		require.Contains(t, platforms, "heroku", "the breach is on the flaky platform")
+		require.NotContains(t, platforms, "aws")
+	},
+}
+
+func TestScenarios(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	bin := couponapitest.Binary(t)
+	for _, f := range files {
+		name := strings.TrimSuffix(f, ".yaml")
+		t.Run(name, func(t *testing.T) {
+			s, err := scenario.Load(f)
+			require.NoError(t, err)
+			if testing.Short() && s.Expect.Slow {
+				t.Skipf("%s is marked slow (expect.slow); run without -short", f)
+			}
+			out := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
+			if check := checks[name]; check != nil {
+				check(t, out)
+			}
+		})
+	}
+}
+
+// TestSameSeedSameRun runs a scenario with faults twice with one seed: the
+// same requests in the same order, the same routing decisions and the same
+// fault timeline.
+func TestSameSeedSameRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a scenario twice; skipped in -short")
+	}
+	bin := couponapitest.Binary(t)
+	const f = "dyno-cycling-crash.yaml"
+	a := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
+	b := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
+
+	type request struct{ ID, F, Stage, Voucher, Key, Platform string }
+	requests := func(dir string) []request {
+		fh, err := os.Open(filepath.Join(dir, report.HistoryFile))
+		require.NoError(t, err)
+		defer fh.Close()
+		ops, err := history.Read(fh, dir)
+		require.NoError(t, err)
+		var out []request
+		for _, op := range ops {
+			if op.Type == history.Invoke && op.Process != history.Nemesis {
+				out = append(out, request{op.ID, op.F, op.Stage, op.Voucher, op.IdempotencyKey, op.Platform})
+			}
+		}
+		// The plan's order: request ids follow the trace.
+		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+		return out
+	}
+	ra, rb := requests(a.Dir), requests(b.Dir)
+	require.NotEmpty(t, ra)
+	require.Equal(t, len(ra), len(rb), "the same number of requests")
+	diff := 0
+	for i := range ra {
+		if ra[i] != rb[i] {
+			diff++
+		}
+	}
+	require.Zero(t, diff, "requests, their order and their routing must be the same (first run %s, second %s)", a.Dir, b.Dir)
+
+	faults := func(s *report.Summary) []string {
+		var out []string
+		for _, f := range s.Faults() {
+			out = append(out, f.Name+"@"+f.Target)
+		}
+		return out
+	}
+	require.Equal(t, faults(a.Summary), faults(b.Summary))
+	require.True(t, slices.Equal(stageNames(a.Summary), stageNames(b.Summary)))
+}
+
+func stageNames(s *report.Summary) []string {
+	var out []string
+	for _, st := range s.Stages {
+		out = append(out, st.Name)
+	}
+	return out
+}
