@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover/cutover/couponapi/api"
+	"github.com/cutover/cutover/couponapi/bugs"
 	"github.com/cutover/cutover/couponapi/store"
 	"github.com/cutover/cutover/couponapi/voucher"
 	"github.com/cutover/cutover/harness/stack/stacktest"
@@ -137,6 +138,55 @@ func TestStore(t *testing.T) {
 			n, _ := s.OutboxPending(ctx, store.SinkMongo)
 			return n == 0
 		}), "the refused event is retried after its backoff")
+	})
+
+	t.Run("outbox_skipped: events skip the outbox, after commit, each with its own id", func(t *testing.T) {
+		var mu sync.Mutex
+		var direct []api.Event
+		buggy, err := store.Open(st.Endpoints().PostgresURL, store.Options{
+			Bugs: bugs.Set{bugs.OutboxSkipped: true},
+			DirectEvents: func(_ context.Context, evs []api.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				direct = append(direct, evs...)
+			},
+		})
+		require.NoError(t, err)
+		t.Cleanup(buggy.Close)
+		pending, err := buggy.OutboxPending(ctx, store.SinkMongo)
+		require.NoError(t, err)
+		for i := range 3 {
+			v, err := voucher.FromAPI(api.Voucher{Code: fmt.Sprintf("DIRECT-%d", i), Type: api.GiftVoucher, Gift: &api.Gift{Amount: 100}})
+			require.NoError(t, err)
+			require.NoError(t, buggy.InTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+				_, err := buggy.CreateVoucher(ctx, tx, v)
+				return err
+			}))
+		}
+		// A transaction that does not commit hands nothing over.
+		v, err := voucher.FromAPI(api.Voucher{Code: "DIRECT-ABORTED", Type: api.GiftVoucher, Gift: &api.Gift{Amount: 100}})
+		require.NoError(t, err)
+		boom := errors.New("boom")
+		require.ErrorIs(t, buggy.InTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if _, err := buggy.CreateVoucher(ctx, tx, v); err != nil {
+				return err
+			}
+			return boom
+		}), boom)
+
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, direct, 3)
+		ids := map[string]bool{}
+		for i, ev := range direct {
+			require.Equal(t, fmt.Sprintf("DIRECT-%d", i), ev.Voucher)
+			require.Regexp(t, `^evt_[0-9a-f]{20}$`, ev.ID, "the audit log's _id")
+			ids[ev.ID] = true
+		}
+		require.Len(t, ids, 3, "distinct ids")
+		after, err := buggy.OutboxPending(ctx, store.SinkMongo)
+		require.NoError(t, err)
+		require.Equal(t, pending, after, "nothing went through the outbox")
 	})
 
 	t.Run("prune keeps recent rows", func(t *testing.T) {
