@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -18,18 +19,19 @@ import (
 )
 
 // side is one contestant: it sends requests for about `each` (or n
-// requests) and says how many it sent and how long it took.
+// requests) and says how many it sent, how long it took and the CPU time
+// the process used meanwhile (the server's included: it is the same for
+// both sides).
 type side struct {
 	n        int
 	wall     time.Duration
 	cpu      time.Duration
-	sendMany func(n int) (int, time.Duration)
+	sendMany func(n int) (int, time.Duration, time.Duration)
 }
 
 func (s *side) run(n int) (int, time.Duration) {
-	c0 := cpuTime()
-	got, d := s.sendMany(n)
-	s.n, s.wall, s.cpu = s.n+got, s.wall+d, s.cpu+cpuTime()-c0
+	got, d, cpu := s.sendMany(n)
+	s.n, s.wall, s.cpu = s.n+got, s.wall+d, s.cpu+cpu
 	return got, d
 }
 
@@ -37,11 +39,21 @@ func (s *side) rate() float64 { return float64(s.n) / s.wall.Seconds() }
 
 func (s *side) cpuPerReq() float64 { return float64(s.cpu.Microseconds()) / float64(s.n) }
 
+// timed runs f from a freshly collected heap (so neither side pays for the
+// garbage of the other's set-up) and returns its wall and CPU time.
+func timed(f func()) (wall, cpu time.Duration) {
+	runtime.GC()
+	c0, w0 := cpuTime(), time.Now()
+	f()
+	return time.Since(w0), cpuTime() - c0
+}
+
 // BenchmarkReplayerVsVegeta measures, side by side against one trivial
 // loopback endpoint, the maximum sustained rate of
 //   - a bare vegeta attack (infinite-rate pacer, results gob-encoded to a file),
 //   - the replayer with everything a rehearsal writes (every request due at
-//     once; history JSON lines and vegeta results written to files),
+//     once, read from an in-memory trace written beforehand; history JSON
+//     lines and vegeta results written to files),
 //   - the replayer without a history (results only),
 //
 // all with the same worker and connection caps. Short runs alternate
@@ -49,7 +61,8 @@ func (s *side) cpuPerReq() float64 { return float64(s.cpu.Microseconds()) / floa
 // bare over several rounds, so every side shares the machine's noise.
 // Target: replay/vegeta ≥ 0.90. CPU per request (client and server, this
 // process) is reported too: when the machine is the limit, the rate ratio
-// follows it.
+// follows it. Each timed section starts from a collected heap, and the
+// trace the replayer reads is written before its section starts.
 func BenchmarkReplayerVsVegeta(b *testing.B) {
 	const (
 		workers = 64
@@ -60,7 +73,7 @@ func BenchmarkReplayerVsVegeta(b *testing.B) {
 	port := serve(b, "127.0.0.1:0", h)
 	dir := b.TempDir()
 
-	bare := &side{sendMany: func(int) (int, time.Duration) {
+	bare := &side{sendMany: func(int) (int, time.Duration, time.Duration) {
 		f, err := os.Create(filepath.Join(dir, "bare.bin"))
 		if err != nil {
 			b.Fatal(err)
@@ -71,23 +84,23 @@ func BenchmarkReplayerVsVegeta(b *testing.B) {
 		atk := vegeta.NewAttacker(vegeta.Workers(workers), vegeta.MaxWorkers(workers),
 			vegeta.Connections(workers), vegeta.MaxConnections(workers))
 		tr := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: "http://127.0.0.1:" + strconv.Itoa(port) + "/v1/vouchers/SAVE-1"})
-		start := time.Now()
 		n := 0
-		for res := range atk.Attack(tr, vegeta.ConstantPacer{}, each, "bare") {
-			if err := enc.Encode(res); err != nil {
-				b.Fatal(err)
+		elapsed, cpu := timed(func() {
+			for res := range atk.Attack(tr, vegeta.ConstantPacer{}, each, "bare") {
+				if err := enc.Encode(res); err != nil {
+					b.Fatal(err)
+				}
+				n++
 			}
-			n++
-		}
-		elapsed := time.Since(start)
+		})
 		if err := bw.Flush(); err != nil {
 			b.Fatal(err)
 		}
-		return n, elapsed
+		return n, elapsed, cpu
 	}}
 
 	replayer := func(withHistory bool) *side {
-		return &side{sendMany: func(n int) (int, time.Duration) {
+		return &side{sendMany: func(n int) (int, time.Duration, time.Duration) {
 			reqs := make([]trace.Request, n)
 			for i := range reqs {
 				reqs[i] = getReq(0, "client-"+strconv.Itoa(i%48))
@@ -115,12 +128,12 @@ func BenchmarkReplayerVsVegeta(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer rp.Close()
-			start := time.Now()
-			res, err := rp.Replay(context.Background(), Stage{Name: "ours", Trace: tr, Multiplier: 1, Results: rf})
-			if err != nil {
-				b.Fatal(err)
-			}
-			elapsed := time.Since(start)
+			var res Result
+			elapsed, cpu := timed(func() {
+				if res, err = rp.Replay(context.Background(), Stage{Name: "ours", Trace: tr, Multiplier: 1, Results: rf}); err != nil {
+					b.Fatal(err)
+				}
+			})
 			if hist != nil {
 				if err := hist.Flush(); err != nil {
 					b.Fatal(err)
@@ -129,7 +142,7 @@ func BenchmarkReplayerVsVegeta(b *testing.B) {
 			if res.OK != int64(n) {
 				b.Fatalf("replay: %d ok of %d", res.OK, n)
 			}
-			return n, elapsed
+			return n, elapsed, cpu
 		}}
 	}
 	full, noHistory := replayer(true), replayer(false)

@@ -31,25 +31,36 @@ var errSkipped = errors.New("rollback skipped: its redeem did not succeed")
 // sends it to the platform's address, reads the answer, classifies it and
 // records it with its intended time.
 type client struct {
-	cfg      Config
-	stage    string
-	ctx      context.Context
-	next     http.RoundTripper
-	redeems  *redeemBook
-	rec      *recorder
-	retries  *retrier // nil when the client does not retry
-	seq      *uint64  // the run's request counter, for the retries' results
-	inflight sync.Map // request id → *planned, between targeter and RoundTrip
-	hosts    sync.Map // netip.Addr → "addr:port"
+	cfg     Config
+	stage   string
+	ctx     context.Context
+	next    http.RoundTripper
+	redeems *redeemBook
+	rec     *recorder
+	retries *retrier // nil when the client does not retry
+	seq     *uint64  // the run's request counter, for the retries' results
+
+	// mu guards inflight (request id → planned request, between the
+	// targeter and RoundTrip) and hosts (address → "address:port").
+	mu       sync.Mutex
+	inflight map[string]*planned
+	hosts    map[netip.Addr]string
+}
+
+func newClient(ctx context.Context, cfg Config, stage string, next http.RoundTripper, redeems *redeemBook, rec *recorder, seq *uint64) *client {
+	return &client{cfg: cfg, stage: stage, ctx: ctx, next: next, redeems: redeems, rec: rec, seq: seq,
+		inflight: make(map[string]*planned, cfg.MaxWorkers), hosts: map[netip.Addr]string{}}
 }
 
 // hostPort is the "address:port" text of addr, computed once per address.
 func (c *client) hostPort(addr netip.Addr) string {
-	if v, ok := c.hosts.Load(addr); ok {
-		return v.(string)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hp, ok := c.hosts[addr]
+	if !ok {
+		hp = netip.AddrPortFrom(addr, uint16(c.cfg.Port)).String()
+		c.hosts[addr] = hp
 	}
-	hp := netip.AddrPortFrom(addr, uint16(c.cfg.Port)).String()
-	c.hosts.Store(addr, hp)
 	return hp
 }
 
@@ -63,7 +74,9 @@ func (c *client) targeter(due <-chan *planned) vegeta.Targeter {
 		case <-c.ctx.Done():
 			return c.ctx.Err()
 		}
-		c.inflight.Store(p.requestID, p)
+		c.mu.Lock()
+		c.inflight[p.requestID] = p
+		c.mu.Unlock()
 		t.Method = p.method
 		// The host is replaced in RoundTrip by the resolved address.
 		t.URL = "http://" + host + strings.Replace(p.path, trace.RedemptionPlaceholder, "pending", 1)
@@ -110,11 +123,14 @@ func (a *attempt) requestID() string {
 // RoundTrip implements http.RoundTripper: the first attempt of a planned
 // request, on a vegeta worker.
 func (c *client) RoundTrip(req *http.Request) (*http.Response, error) {
-	v, ok := c.inflight.LoadAndDelete(req.Header.Get(api.HeaderRequestID))
+	id := req.Header.Get(api.HeaderRequestID)
+	c.mu.Lock()
+	p, ok := c.inflight[id]
+	delete(c.inflight, id)
+	c.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("replay: request %s %s was not planned", req.Method, req.URL)
 	}
-	p := v.(*planned)
 	req.Header.Del("X-Vegeta-Seq")
 	req.Header.Del("X-Vegeta-Attack")
 	c.rec.scheduled(time.Since(p.intended))
@@ -158,7 +174,7 @@ func (c *client) send(a *attempt, req *http.Request) (*http.Response, error) {
 		// Never sent: it definitely did not take effect.
 		now := time.Now()
 		op.Type, op.Time = history.Invoke, now
-		c.rec.invoke(op, retry)
+		c.rec.invoke(&op, retry)
 		op.Type, op.Error, op.Latency = history.Fail, "resolve: "+err.Error(), now.Sub(a.intended)
 		c.finish(a, op, c.result(a, req, 0, nil, op.Error, op.Latency))
 		return nil, fmt.Errorf("resolve %s: %w", p.client, err)
@@ -172,14 +188,15 @@ func (c *client) send(a *attempt, req *http.Request) (*http.Response, error) {
 	req = req.WithContext(ctx)
 
 	op.Type, op.Time = history.Invoke, time.Now()
-	c.rec.invoke(op, retry)
+	c.rec.invoke(&op, retry)
 
 	resp, err := c.next.RoundTrip(req)
 	var body []byte
 	if err == nil {
 		body, err = readBody(resp)
 		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(body))
+		// Read already: vegeta (MaxBody 0) keeps nothing of it.
+		resp.Body = http.NoBody
 	}
 	end := time.Now()
 	op.Time, op.Latency = end, end.Sub(a.intended)
@@ -220,7 +237,7 @@ func (c *client) finish(a *attempt, op history.Op, res vegeta.Result) {
 		}
 		c.redeems.done(p.key, op.RedemptionID, op.Type == history.OK)
 	}
-	c.rec.done(op, res)
+	c.rec.done(&op, &res)
 	if retry {
 		backoff := c.cfg.RetryBackoff << min(a.n, 16)
 		next := &attempt{p: p, n: a.n + 1, intended: op.Time.Add(backoff), path: a.path, redemptionID: a.redemptionID}

@@ -39,13 +39,57 @@ type planned struct {
 	requestID string
 }
 
-// hopHeaders are not replayed: the transport sets them for the new connection.
-var hopHeaders = []string{"Host", "Content-Length", "Connection", "Keep-Alive", "Transfer-Encoding",
-	"Upgrade", "Proxy-Connection", "Te", "Trailer", api.HeaderRequestID, "X-Vegeta-Seq", "X-Vegeta-Attack"}
+// replaced says whether a recorded header is not replayed as recorded:
+// hop-by-hop and length headers (the transport sets them for the new
+// connection), vegeta's own, and the request id (each request gets its
+// own). Idempotency keys and credentials are overridden by plan when it
+// sets them.
+func replaced(canonical string) bool {
+	switch canonical {
+	case "Host", "Content-Length", "Connection", "Keep-Alive", "Transfer-Encoding",
+		"Upgrade", "Proxy-Connection", "Te", "Trailer", "X-Vegeta-Seq", "X-Vegeta-Attack",
+		api.HeaderRequestID:
+		return true
+	}
+	return false
+}
+
+// feedBatch is how many planned requests feed hands over at a time: one
+// channel operation (and goroutine wake-up) per batch, not per request.
+const feedBatch = 64
 
 // feed reads the stage's slice of the trace and sends the planned requests,
-// in order, until the slice ends; it returns the first bad line's error.
-func (r *Replayer) feed(ctx context.Context, st Stage, start time.Time, plan chan<- *planned) error {
+// in order and in batches, until the slice ends; it returns the first bad
+// line's error (after sending the requests before it).
+func (r *Replayer) feed(ctx context.Context, st Stage, start time.Time, plan chan<- []*planned) error {
+	batch := make([]*planned, 0, feedBatch)
+	send := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		select {
+		case plan <- batch:
+			batch = make([]*planned, 0, feedBatch)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err := r.read(st, start, func(p *planned) error {
+		batch = append(batch, p)
+		if len(batch) == feedBatch {
+			return send()
+		}
+		return nil
+	})
+	if serr := send(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// read plans the requests of the stage's slice of the trace, in order.
+func (r *Replayer) read(st Stage, start time.Time, emit func(*planned) error) error {
 	from := st.From.Seconds()
 	to := math.Inf(1)
 	if st.To > 0 {
@@ -83,10 +127,8 @@ func (r *Replayer) feed(ctx context.Context, st Stage, start time.Time, plan cha
 			if err != nil {
 				return fmt.Errorf("%s:%d: %w", st.Trace.Name(), st.Trace.Line(), err)
 			}
-			select {
-			case plan <- p:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := emit(p); err != nil {
+				return err
 			}
 		}
 	}
@@ -121,23 +163,30 @@ func (r *Replayer) plan(req trace.Request, id Identity, intended time.Time) (*pl
 		key: id.Key(req.Key), undoes: id.Key(req.Undoes), amount: req.Amount,
 		requestID: requestID(r.runHash, seq),
 	}
-	h := make(http.Header, len(req.Headers)+3)
-	for k, v := range req.Headers {
-		h[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+	// One backing array holds every header value: one allocation, not
+	// one per header.
+	n := len(req.Headers) + 4
+	h := make(http.Header, n)
+	vals := make([]string, 0, n)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	for _, k := range hopHeaders {
-		delete(h, k)
+	for k, v := range req.Headers {
+		if k = textproto.CanonicalMIMEHeaderKey(k); !replaced(k) {
+			set(k, v)
+		}
 	}
 	if p.key != "" {
-		h.Set(api.HeaderIdempotencyKey, p.key)
+		set(api.HeaderIdempotencyKey, p.key)
 	}
 	if r.cfg.AppID != "" {
-		h.Set(api.HeaderAppID, r.cfg.AppID)
+		set(api.HeaderAppID, r.cfg.AppID)
 	}
 	if r.cfg.AppToken != "" {
-		h.Set(api.HeaderAppToken, r.cfg.AppToken)
+		set(api.HeaderAppToken, r.cfg.AppToken)
 	}
-	h.Set(api.HeaderRequestID, p.requestID)
+	set(api.HeaderRequestID, p.requestID)
 	p.header = h
 	return p, nil
 }
@@ -149,7 +198,8 @@ func (r *Replayer) plan(req trace.Request, id Identity, intended time.Time) (*pl
 // skips rollbacks whose redeem is known not to have succeeded.
 type tracePacer struct {
 	ctx     context.Context
-	plan    <-chan *planned
+	plan    <-chan []*planned
+	batch   []*planned // the rest of the batch being paced
 	due     chan<- *planned
 	redeems *redeemBook
 	rec     *recorder
@@ -167,16 +217,20 @@ func (p *tracePacer) String() string { return fmt.Sprintf("Trace{%d planned}", p
 // planned request to the targeter through the due queue.
 func (p *tracePacer) Pace(time.Duration, uint64) (time.Duration, bool) {
 	for {
-		var next *planned
-		select {
-		case n, ok := <-p.plan:
-			if !ok {
+		if len(p.batch) == 0 {
+			select {
+			case b, ok := <-p.plan:
+				if !ok {
+					return 0, true
+				}
+				p.batch = b
+			case <-p.ctx.Done():
 				return 0, true
 			}
-			next = n
-		case <-p.ctx.Done():
-			return 0, true
 		}
+		next := p.batch[0]
+		p.batch[0] = nil
+		p.batch = p.batch[1:]
 		p.planned++
 		if next.op == history.Redeem && next.key != "" {
 			p.redeems.planned(next.key)

@@ -258,13 +258,8 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 
 	start := time.Now()
 	rec := newRecorder(st, r.cfg, start)
-	recDone := make(chan struct{})
-	go func() {
-		defer close(recDone)
-		rec.run()
-	}()
 
-	plan := make(chan *planned, 4096)
+	plan := make(chan []*planned, 4096/feedBatch)
 	feedErr := make(chan error, 1)
 	feedDone := make(chan struct{})
 	go func() {
@@ -274,7 +269,7 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	}()
 
 	due := make(chan *planned, r.cfg.MaxWorkers+16)
-	cl := &client{cfg: r.cfg, stage: st.Name, ctx: ctx, next: r.transport, redeems: r.redeems, rec: rec, seq: &r.seq}
+	cl := newClient(ctx, r.cfg, st.Name, r.transport, r.redeems, rec, &r.seq)
 	retryDone := make(chan struct{})
 	if r.cfg.Retries > 0 {
 		cl.retries = newRetrier(r.cfg.MaxWorkers, cl.retry, cl.abandon)
@@ -317,7 +312,6 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	}
 	<-feedDone
 	rec.close()
-	<-recDone
 
 	res := rec.result(time.Since(start))
 	res.Planned = pacer.planned

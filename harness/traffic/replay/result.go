@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -139,42 +140,41 @@ func (l latencyHist) summary() Latency {
 	}
 }
 
-// recorder is the one goroutine that writes the history and the vegeta
-// results and keeps the statistics; the client and the pacer send it events.
+// recorder writes the history and the vegeta results and keeps the
+// statistics. The client calls it from vegeta's workers and the retrier's
+// goroutines; a mutex makes the writes one at a time (HistoryWriter's
+// contract), in the order the attempts happened: an attempt's invoke is
+// written before its completion, a retry's invoke after the completion
+// that caused it.
 type recorder struct {
 	stage     string
 	start     time.Time
 	lateAfter time.Duration
-	hist      HistoryWriter
-	out       *bufio.Writer
-	enc       vegeta.Encoder
-	events    chan event
-	err       error
 
 	late    atomic.Int64
 	skipped atomic.Int64
 
-	// Owned by run.
-	all                   latencyHist
-	byPlatform, byOp      map[string]latencyHist
-	codes, keys, platform map[string]int64
-	requests, retries     int64
-	ok, rejected, errors  int64
-	firstSend, lastSend   time.Time
-}
-
-type event struct {
-	op     history.Op
-	result *vegeta.Result // set on a completion
-	retry  bool           // an invoke of a client retry
+	mu                   sync.Mutex
+	hist                 HistoryWriter
+	out                  *bufio.Writer
+	enc                  vegeta.Encoder
+	err                  error
+	all                  latencyHist
+	byPlatform, byOp     map[string]latencyHist
+	codes                map[int]int64 // by HTTP status
+	keys, platform       map[string]int64
+	res                  vegeta.Result // the one being encoded
+	requests, retries    int64
+	ok, rejected, errors int64
+	firstSend, lastSend  time.Time
 }
 
 func newRecorder(st Stage, cfg Config, start time.Time) *recorder {
 	rec := &recorder{
 		stage: st.Name, start: start, lateAfter: cfg.LateAfter, hist: cfg.History,
-		events: make(chan event, 1024), all: newLatencyHist(),
+		all:        newLatencyHist(),
 		byPlatform: map[string]latencyHist{}, byOp: map[string]latencyHist{},
-		codes: map[string]int64{}, keys: map[string]int64{}, platform: map[string]int64{},
+		codes: map[int]int64{}, keys: map[string]int64{}, platform: map[string]int64{},
 	}
 	if st.Results != nil {
 		rec.out = bufio.NewWriterSize(st.Results, 64<<10)
@@ -183,10 +183,46 @@ func newRecorder(st Stage, cfg Config, start time.Time) *recorder {
 	return rec
 }
 
-func (r *recorder) invoke(op history.Op, retry bool) { r.events <- event{op: op, retry: retry} }
+// invoke records that an attempt is being sent.
+func (r *recorder) invoke(op *history.Op, retry bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.write(op)
+	r.requests++
+	if retry {
+		r.retries++
+	}
+	if r.firstSend.IsZero() || op.Time.Before(r.firstSend) {
+		r.firstSend = op.Time
+	}
+	if op.Time.After(r.lastSend) {
+		r.lastSend = op.Time
+	}
+}
 
-func (r *recorder) done(op history.Op, res vegeta.Result) {
-	r.events <- event{op: op, result: &res}
+// done records an attempt's completion and its vegeta result.
+func (r *recorder) done(op *history.Op, res *vegeta.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.write(op)
+	if r.enc != nil {
+		// Encoded from the recorder's own copy, so the caller's does
+		// not escape to the heap.
+		r.res = *res
+		if err := r.enc.Encode(&r.res); err != nil {
+			r.fail(fmt.Errorf("vegeta results: %w", err))
+		}
+	}
+	r.count(op)
+}
+
+func (r *recorder) write(op *history.Op) {
+	if r.hist == nil {
+		return
+	}
+	if err := r.hist.Write(*op); err != nil {
+		r.fail(fmt.Errorf("history: %w", err))
+	}
 }
 
 func (r *recorder) skip() { r.skipped.Add(1) }
@@ -197,41 +233,10 @@ func (r *recorder) scheduled(behind time.Duration) {
 	}
 }
 
-func (r *recorder) close() { close(r.events) }
-
-func (r *recorder) fail(err error) {
-	if r.err == nil {
-		r.err = err
-	}
-}
-
-func (r *recorder) run() {
-	for ev := range r.events {
-		if r.hist != nil {
-			if err := r.hist.Write(ev.op); err != nil {
-				r.fail(fmt.Errorf("history: %w", err))
-			}
-		}
-		if ev.result == nil {
-			r.requests++
-			if ev.retry {
-				r.retries++
-			}
-			if r.firstSend.IsZero() || ev.op.Time.Before(r.firstSend) {
-				r.firstSend = ev.op.Time
-			}
-			if ev.op.Time.After(r.lastSend) {
-				r.lastSend = ev.op.Time
-			}
-			continue
-		}
-		if r.enc != nil {
-			if err := r.enc.Encode(ev.result); err != nil {
-				r.fail(fmt.Errorf("vegeta results: %w", err))
-			}
-		}
-		r.count(ev.op)
-	}
+// close flushes the vegeta results; nothing is recorded after it.
+func (r *recorder) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.out != nil {
 		if err := r.out.Flush(); err != nil {
 			r.fail(fmt.Errorf("vegeta results: %w", err))
@@ -239,7 +244,13 @@ func (r *recorder) run() {
 	}
 }
 
-func (r *recorder) count(op history.Op) {
+func (r *recorder) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *recorder) count(op *history.Op) {
 	switch {
 	case op.Type == history.OK:
 		r.ok++
@@ -248,7 +259,7 @@ func (r *recorder) count(op history.Op) {
 	default:
 		r.errors++
 	}
-	r.codes[strconv.Itoa(op.Status)]++
+	r.codes[op.Status]++
 	if op.ErrorKey != "" {
 		r.keys[op.ErrorKey]++
 	}
@@ -277,7 +288,10 @@ func (r *recorder) result(wall time.Duration) Result {
 		Requests: r.requests, Retries: r.retries, Skipped: r.skipped.Load(), Late: r.late.Load(),
 		OK: r.ok, Rejected: r.rejected, Errors: r.errors,
 		Latency: r.all.summary(), ByPlatform: map[string]Latency{}, ByOp: map[string]Latency{},
-		Codes: r.codes, ErrorKeys: r.keys, PlatformRequests: r.platform, ObservedSplit: map[string]float64{},
+		Codes: make(map[string]int64, len(r.codes)), ErrorKeys: r.keys, PlatformRequests: r.platform, ObservedSplit: map[string]float64{},
+	}
+	for code, n := range r.codes {
+		res.Codes[strconv.Itoa(code)] = n
 	}
 	if span := r.lastSend.Sub(r.firstSend); span > 0 && r.requests > 1 {
 		res.AchievedRate = float64(r.requests-1) / span.Seconds()
