@@ -19,6 +19,8 @@ import (
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/harness/run"
 	"github.com/cutover/cutover/harness/scenario"
+	"github.com/cutover/cutover/harness/stack/docker"
+	"github.com/cutover/cutover/harness/stack/docker/dockertest"
 )
 
 // checks holds what some scenarios must show beyond their verdict.
@@ -130,4 +132,24 @@ func stageNames(s *report.Summary) []string {
 		out = append(out, st.Name)
 	}
 	return out
+}
+
+// TestDockerDriverSameVerdict runs the smoke scenario on the docker driver
+// (containers of the images `make images` builds) and checks it gives the
+// verdict the embedded driver gives.
+func TestDockerDriverSameVerdict(t *testing.T) {
+	cli := dockertest.Engine(t)
+	im := docker.LocalImages()
+	dockertest.RequireImages(t, cli, im.Postgres, im.Redis, im.Mongo, im.LocalStack, im.Toxiproxy, im.Service)
+	bin := couponapitest.Binary(t)
+	const f = "smoke.yaml"
+	embedded := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
+	containers := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin), harness.Infra("docker"))
+	require.Equal(t, "docker", containers.Summary.Driver)
+	require.Equal(t, embedded.Summary.Verdict, containers.Summary.Verdict, "the same scenario gives the same verdict whatever the driver")
+	var names []string
+	for _, inv := range containers.Summary.Invariants {
+		names = append(names, inv.Name)
+	}
+	require.Len(t, names, len(embedded.Summary.Invariants))
 }

@@ -66,6 +66,11 @@ func (r *rehearsal) serviceSpec(link string) (platform.ServiceSpec, error) {
 		"APP_TOKEN":           appToken,
 		"COUPONAPI_BUGS":      strings.Join(svc.Bugs, ","),
 		"PARTNER_WEBHOOK_URL": r.partner.URL(),
+		// Keep serving for a moment after SIGTERM: Heroku's router (and a
+		// load balancer) go on sending to a stopping instance until they
+		// notice, and a server that closes its keep-alive connections at
+		// once turns those requests into H13s.
+		"SHUTDOWN_DELAY": "2s",
 	}
 	for k, v := range svc.Env {
 		env[k] = v
