@@ -400,7 +400,9 @@ type redeemBook struct {
 type redeemState struct {
 	inflight int
 	id       string
-	changed  chan struct{}
+	// changed is closed when an attempt completes; made only when a
+	// rollback waits (most redeems are never rolled back).
+	changed chan struct{}
 }
 
 func newRedeemBook(limit int) *redeemBook {
@@ -413,7 +415,7 @@ func (b *redeemBook) planned(key string) {
 	defer b.mu.Unlock()
 	s, ok := b.m[key]
 	if !ok {
-		s = &redeemState{changed: make(chan struct{})}
+		s = &redeemState{}
 		b.m[key] = s
 		b.order = append(b.order, key)
 		if len(b.order)-b.head > b.limit {
@@ -441,8 +443,10 @@ func (b *redeemBook) done(key, redemptionID string, ok bool) {
 	if ok && redemptionID != "" {
 		s.id = redemptionID
 	}
-	close(s.changed)
-	s.changed = make(chan struct{})
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 }
 
 // usable says whether a rollback of key may still find its redemption: it
@@ -474,6 +478,9 @@ func (b *redeemBook) wait(ctx context.Context, key string) (string, bool) {
 		if s.inflight <= 0 {
 			b.mu.Unlock()
 			return "", false
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
 		}
 		ch := s.changed
 		b.mu.Unlock()

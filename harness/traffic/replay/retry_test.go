@@ -279,3 +279,54 @@ func TestRetriesConfig(t *testing.T) {
 	_, err := New(Config{Port: 80, Resolver: FixedAddress(loopback), Retries: -1})
 	require.ErrorContains(t, err, "retries")
 }
+
+func TestRedeemBook(t *testing.T) {
+	b := newRedeemBook(2)
+	ctx := context.Background()
+
+	// A rollback waits while an attempt is in flight and gets the id of
+	// the one that succeeds, across a failed attempt and its retry.
+	b.planned("k1")
+	got := make(chan string)
+	go func() {
+		id, ok := b.wait(ctx, "k1")
+		if !ok {
+			id = "none"
+		}
+		got <- id
+	}()
+	time.Sleep(10 * time.Millisecond)
+	b.planned("k1") // the retry, planned before the first attempt ends
+	b.done("k1", "", false)
+	select {
+	case id := <-got:
+		t.Fatalf("woke with %q while the retry was in flight", id)
+	case <-time.After(20 * time.Millisecond):
+	}
+	b.done("k1", "r_1", true)
+	require.Equal(t, "r_1", <-got)
+
+	// Every attempt failed: no redemption to roll back.
+	b.planned("k2")
+	b.done("k2", "", false)
+	_, ok := b.wait(ctx, "k2")
+	require.False(t, ok)
+	_, usable := b.usable("k2")
+	require.False(t, usable)
+
+	// Past the limit the oldest key is forgotten.
+	b.planned("k3")
+	b.done("k3", "r_3", true)
+	_, ok = b.wait(ctx, "k1")
+	require.False(t, ok, "k1 was forgotten")
+	id, ok := b.wait(ctx, "k3")
+	require.True(t, ok)
+	require.Equal(t, "r_3", id)
+
+	// A waiter gives up when its context ends.
+	b.planned("k4")
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	_, ok = b.wait(cctx, "k4")
+	require.False(t, ok)
+}
