@@ -195,6 +195,7 @@ func (r *rehearsal) summary(ops []history.Op, results []oracle.Result, stopErr e
 			}
 		}
 	}
+	reasons = append(reasons, detection(s)...)
 	if s.Rollback != nil {
 		reasons = append(reasons, fmt.Sprintf("weights rolled back during %s from aws %d%% to aws %d%%, %.1fs until the target got no new requests", s.Rollback.Stage, s.Rollback.From[platform.Target], s.Rollback.To[platform.Target], s.Rollback.DurationS))
 	}
@@ -255,6 +256,7 @@ func (r *rehearsal) summary(ops []history.Op, results []oracle.Result, stopErr e
 	if s.Invariants == nil {
 		s.Invariants = []report.Invariant{}
 	}
+	reasons = append(reasons, r.partnerEvidence()...)
 	s.Reasons = reasons
 	return s
 }
@@ -329,4 +331,40 @@ func (r *rehearsal) unexpected(s *report.Summary, results []oracle.Result) []str
 		}
 	}
 	return out
+}
+
+// detection says, for each fault followed by a gate breach, how long the
+// gate took to notice ("the status page says all green": the gate is what
+// tells).
+func detection(s *report.Summary) []string {
+	var breaches []report.Breach
+	for _, st := range s.Stages {
+		breaches = append(breaches, st.Breaches...)
+	}
+	var out []string
+	for _, f := range s.Faults() {
+		for _, b := range breaches {
+			if b.At.Before(f.Start) || (!f.End.IsZero() && b.At.After(f.End.Add(30*time.Second))) {
+				continue
+			}
+			out = append(out, fmt.Sprintf("the gate noticed %s %.1fs after it started (%s on %s)", f.Name, b.At.Sub(f.Start).Seconds(), report.MetricName(b.Metric), b.Platform))
+			break
+		}
+	}
+	return out
+}
+
+// partnerEvidence says what the partner's firewall refused, if anything.
+func (r *rehearsal) partnerEvidence() []string {
+	var refused, sources int
+	for _, st := range r.partner.Sources() {
+		if st.Rejected > 0 {
+			refused += st.Rejected
+			sources++
+		}
+	}
+	if refused == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("the partner's firewall refused %d calls from %d source addresses (Heroku has no static egress address)", refused, sources)}
 }
