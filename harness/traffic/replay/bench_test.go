@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"net"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -39,9 +40,17 @@ func (s *side) rate() float64 { return float64(s.n) / s.wall.Seconds() }
 
 func (s *side) cpuPerReq() float64 { return float64(s.cpu.Microseconds()) / float64(s.n) }
 
-// timed runs f from a freshly collected heap (so neither side pays for the
-// garbage of the other's set-up) and returns its wall and CPU time.
-func timed(f func()) (wall, cpu time.Duration) {
+// timer times one side's section. Before it starts, the server closes
+// its idle keep-alive connections (vegeta's attacker never closes its
+// own: left open, their goroutines would be scanned by every later GC,
+// and closing them lazily would charge whichever side ran next) and the
+// heap is collected, so neither side pays for the other's leftovers.
+type timer struct{ srv *http.Server }
+
+func (t timer) timed(f func()) (wall, cpu time.Duration) {
+	t.srv.SetKeepAlivesEnabled(false) // closes the idle connections
+	t.srv.SetKeepAlivesEnabled(true)
+	time.Sleep(50 * time.Millisecond) // the clients see them closed
 	runtime.GC()
 	c0, w0 := cpuTime(), time.Now()
 	f()
@@ -58,11 +67,13 @@ func timed(f func()) (wall, cpu time.Duration) {
 //
 // all with the same worker and connection caps. Short runs alternate
 // bare, replay, replay-without-history, replay-without-history, replay,
-// bare over several rounds, so every side shares the machine's noise.
+// bare over several rounds (the two replays swapping places every other
+// round), so every side shares the machine's noise.
 // Target: replay/vegeta ≥ 0.90. CPU per request (client and server, this
 // process) is reported too: when the machine is the limit, the rate ratio
-// follows it. Each timed section starts from a collected heap, and the
-// trace the replayer reads is written before its section starts.
+// follows it. Each timed section starts with no idle connection and a
+// collected heap (see timer), and the trace the replayer reads is written
+// before its section starts.
 func BenchmarkReplayerVsVegeta(b *testing.B) {
 	const (
 		workers = 64
@@ -70,7 +81,15 @@ func BenchmarkReplayerVsVegeta(b *testing.B) {
 		rounds  = 5
 	)
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	port := serve(b, "127.0.0.1:0", h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	timed := timer{srv}.timed
 	dir := b.TempDir()
 
 	bare := &side{sendMany: func(int) (int, time.Duration, time.Duration) {
@@ -148,14 +167,18 @@ func BenchmarkReplayerVsVegeta(b *testing.B) {
 	full, noHistory := replayer(true), replayer(false)
 
 	for b.Loop() {
-		for range rounds {
+		for i := range rounds {
 			n, d := bare.run(0)
 			// Size the replays to last about as long as the vegeta attack.
 			size := int(float64(n) * each.Seconds() / d.Seconds())
-			full.run(size)
-			noHistory.run(size)
-			noHistory.run(size)
-			full.run(size)
+			first, second := full, noHistory
+			if i%2 == 1 {
+				first, second = noHistory, full
+			}
+			first.run(size)
+			second.run(size)
+			second.run(size)
+			first.run(size)
 			bare.run(0)
 		}
 	}
