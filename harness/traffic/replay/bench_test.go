@@ -3,9 +3,9 @@ package replay
 import (
 	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"os"
-	"net"
 	"path/filepath"
 	"runtime"
 	"strconv"
