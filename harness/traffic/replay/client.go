@@ -182,9 +182,9 @@ func (c *client) send(a *attempt, req *http.Request) (*http.Response, error) {
 	op.Platform = c.platform(addr)
 	req.URL.Scheme = "http"
 	req.URL.Host = c.hostPort(addr)
-	if c.cfg.Host != "" {
-		req.Host = c.cfg.Host
-	}
+	// The Host header: the service's name, or (empty) the URL's
+	// address:port rather than the placeholder the request was built with.
+	req.Host = c.cfg.Host
 	req = req.WithContext(ctx)
 
 	op.Type, op.Time = history.Invoke, time.Now()

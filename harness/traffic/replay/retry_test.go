@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -247,6 +248,9 @@ func TestNoRetriesByDefault(t *testing.T) {
 	require.EqualValues(t, 4, res.Requests, "three redeems and the GET")
 	require.EqualValues(t, 2, res.Skipped, "neither client learnt its redemption id, so neither rolls back")
 	require.Len(t, srv.received(), 4)
+	for _, s := range srv.received() {
+		require.Equal(t, fmt.Sprintf("127.0.0.1:%d", port), s.host, "no Host configured: the address is sent")
+	}
 	for _, op := range hist.ops {
 		require.NotContains(t, op.ID, ".r")
 	}
