@@ -96,7 +96,9 @@ func TestSameSeedSameRun(t *testing.T) {
 		require.NoError(t, err)
 		var out []request
 		for _, op := range ops {
-			if op.Type == history.Invoke && op.Process != history.Nemesis {
+			// Retries depend on which requests timed out, which depends on
+			// latency: compare the planned requests.
+			if op.Type == history.Invoke && op.Process != history.Nemesis && !strings.Contains(op.ID, ".r") {
 				out = append(out, request{op.ID, op.F, op.Stage, op.Voucher, op.IdempotencyKey, op.Platform})
 			}
 		}

@@ -311,6 +311,7 @@ func (r *rehearsal) startReplay() error {
 		AppToken:  appToken,
 		History:   r.sink,
 		Timeout:   r.p.scn.Traffic.ClientTimeout.D(),
+		Retries:   r.p.scn.Traffic.Retries,
 	})
 	if err != nil {
 		return err

@@ -110,8 +110,9 @@ type Traffic struct {
 	Mode string `yaml:"mode" json:"mode"`
 	// ClientTimeout is how long a client waits for an answer.
 	ClientTimeout Duration `yaml:"client_timeout" json:"client_timeout"`
-	// Retries: how many times a client retries a redemption that timed out
-	// or got a 5xx, with the same idempotency key.
+	// Retries is how many times a client re-sends a redeem (with the same
+	// idempotency key and body) or a rollback whose outcome was unknown: a
+	// timeout, a connection error, a 5xx such as Heroku's H12.
 	Retries int `yaml:"retries" json:"retries"`
 }
 
