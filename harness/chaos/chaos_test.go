@@ -124,7 +124,14 @@ func TestDataFaults(t *testing.T) {
 	ro := mustNew(t, chaos.Spec{Kind: "postgres-read-only"})
 	require.NoError(t, ro.Start(ctx, env))
 	require.Eventually(t, func() bool {
-		_, err := conn.Exec(ctx, "INSERT INTO t VALUES (1)")
+		// Probe in a transaction rolled back, so a write that still
+		// succeeds before the switch applies leaves nothing behind.
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return false
+		}
+		defer tx.Rollback(ctx)
+		_, err = tx.Exec(ctx, "INSERT INTO t VALUES (1)")
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "25006"
 	}, 5*time.Second, 20*time.Millisecond)

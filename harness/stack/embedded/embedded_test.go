@@ -126,7 +126,14 @@ func TestPostgresReadOnly(t *testing.T) {
 
 	require.NoError(t, s.Postgres().SetReadOnly(ctx, true))
 	require.Eventually(t, func() bool {
-		_, err := conn.Exec(ctx, "INSERT INTO t VALUES (1)")
+		// Probe in a transaction rolled back, so a write that still
+		// succeeds before the switch applies leaves nothing behind.
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return false
+		}
+		defer tx.Rollback(ctx)
+		_, err = tx.Exec(ctx, "INSERT INTO t VALUES (1)")
 		var pgErr *pgconn.PgError
 		return errors.As(err, &pgErr) && pgErr.Code == "25006"
 	}, 5*time.Second, 20*time.Millisecond, "writes must fail with SQLSTATE 25006")
