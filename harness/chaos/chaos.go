@@ -77,7 +77,7 @@ func catalogue() []kind {
 		// Target platform.
 		{"replica-kill", "kill one target replica (or pod) abruptly", nil, newReplicaKill},
 		{"rolling-restart", "rolling restart of the target (surge one, wait ready, stop one)", nil, newRollingRestart},
-		{"scale", "scale a platform to a number of replicas (heals back to where it was)", []string{"replicas"}, newScale},
+		{"scale", "scale a platform (target heroku or aws) to a number of replicas (one shot)", []string{"replicas"}, newScale},
 		{"node-drain", "drain a Kubernetes node (kind, kubeconfig)", nil, newNodeDrain},
 		// Network, on the proxy links by name (globs allowed: "*->postgres").
 		{"latency", "add latency with jitter on proxy links", []string{"latency", "jitter", "stream"}, newLatency},

@@ -52,14 +52,12 @@ func (r rollingRestart) Start(ctx context.Context, env *Env) error {
 	return rs.Restart(ctx, "")
 }
 
-// scale sets a platform's replica count; healing restores the count it had.
+// scale sets a platform's replica count (one shot: a later scale step
+// changes it again).
 type scale struct {
 	platform string
 	replicas int
-	before   int
 }
-
-var _ Healer = (*scale)(nil)
 
 func newScale(p params, target string, dur time.Duration) (Fault, error) {
 	n, err := p.int("replicas", -1, 0, 100)
@@ -69,24 +67,15 @@ func newScale(p params, target string, dur time.Duration) (Fault, error) {
 	if n < 0 {
 		return nil, &ParamError{Param: "replicas", Msg: "replicas: required"}
 	}
-	return &scale{platform: target, replicas: n}, nil
+	return scale{platform: target, replicas: n}, nil
 }
 
-func (s *scale) Start(ctx context.Context, env *Env) error {
+func (s scale) Start(ctx context.Context, env *Env) error {
 	p, _, err := platformOf(env, s.platform, platform.Target)
 	if err != nil {
 		return err
 	}
-	s.before = len(p.Replicas())
 	return p.Scale(ctx, s.replicas)
-}
-
-func (s *scale) Heal(ctx context.Context, env *Env) error {
-	p, _, err := platformOf(env, s.platform, platform.Target)
-	if err != nil {
-		return err
-	}
-	return p.Scale(ctx, s.before)
 }
 
 // NodeDrainer is implemented by Kubernetes targets with several nodes.

@@ -7,10 +7,11 @@ package history
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/cutover/cutover/harness/jsonl"
 )
 
 // Type is the kind of a history entry.
@@ -118,23 +119,5 @@ func (w *Writer) Flush() error { return w.bw.Flush() }
 
 // Read decodes a JSON-lines history; name is used in errors.
 func Read(r io.Reader, name string) ([]Op, error) {
-	var ops []Op
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var op Op
-		if err := json.Unmarshal(sc.Bytes(), &op); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
-		}
-		ops = append(ops, op)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s:%d: %w", name, line, err)
-	}
-	return ops, nil
+	return jsonl.Read[Op](r, name, nil)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cutover/cutover/harness/history"
@@ -61,8 +62,12 @@ func (r *rehearsal) finish(ctx context.Context, stopErr error) (*Outcome, error)
 	// Stop the platforms now so their logs are complete.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	_ = r.heroku.Close(cctx)
-	_ = r.target.Close(cctx)
+	var wg sync.WaitGroup
+	for _, p := range []platform.Platform{r.heroku, r.target} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = p.Close(cctx) }()
+	}
+	wg.Wait()
 	if err := errors.Join(r.herokuLogs.Close(cctx), r.targetLogs.Close(cctx)); err != nil {
 		return nil, fmt.Errorf("write platform logs: %w", err)
 	}

@@ -1,14 +1,14 @@
 package run
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/cutover/cutover/couponapi/api"
+	"github.com/cutover/cutover/harness/jsonl"
 	"github.com/cutover/cutover/harness/traffic/synth"
 	"github.com/cutover/cutover/harness/traffic/trace"
 )
@@ -63,26 +63,10 @@ func readSeed(path string) ([]api.Voucher, error) {
 		return nil, fmt.Errorf("seed data: %w", err)
 	}
 	defer f.Close()
-	var out []api.Voucher
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var v api.Voucher
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
+	return jsonl.Read(f, path, func(v *api.Voucher) error {
 		if v.Code == "" {
-			return nil, fmt.Errorf("%s:%d: code: empty", path, line)
+			return errors.New("code: empty")
 		}
-		out = append(out, v)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-	}
-	return out, nil
+		return nil
+	})
 }

@@ -9,7 +9,7 @@ import (
 const (
 	DefaultSeed        = 1
 	DefaultMultiplier  = 6
-	DefaultQuickTarget = 20 * time.Second
+	DefaultQuickTarget = 12 * time.Second
 )
 
 func (f *File) applyDefaults() {

@@ -130,7 +130,7 @@ func TestQuickened(t *testing.T) {
 
 	f, err = scenario.Load(write(t, valid))
 	require.NoError(t, err)
-	require.InDelta(t, 3.0, f.QuickFactor(), 1e-9, "60 s of holds brought to 20 s")
+	require.InDelta(t, 5.0, f.QuickFactor(), 1e-9, "60 s of holds brought to 12 s")
 }
 
 func FuzzParse(f *testing.F) {
