@@ -66,11 +66,10 @@ func (r *rehearsal) steps(ctx context.Context, tr *traffic) error {
 				r.event("heal %s: %v", st.Heal, err)
 			}
 		case st.Analysis != nil:
-			// The gate of the last stage is evaluated at its end; an analysis
-			// step makes that explicit and stops the plan when it failed.
-			if n := len(r.stages); n > 0 && len(failed(r.stages[n-1].Gates)) > 0 && !r.rolled && r.p.scn.Gate.OnBreach != "continue" {
-				r.event("analysis after %s: gate failed", r.stages[n-1].Name)
+			if r.rolled || r.aborted {
+				continue
 			}
+			r.analysis(ctx)
 		}
 	}
 	return nil
@@ -237,4 +236,34 @@ func (r *rehearsal) onBreach(ctx context.Context, st *report.Stage, fs []report.
 		*breaches = append(*breaches, report.Breach{Metric: g.Metric, Endpoint: g.Endpoint, Platform: g.Platform, Budget: g.Budget, Observed: g.Observed, At: now, Action: did})
 	}
 	r.event("gate broke in %s: %s → %s", st.Name, fs[0].Describe(), did)
+}
+
+// analysis is a promotion decision on the last stage, as an analysis run
+// of Argo Rollouts or Flagger is: every budget must have been judged and
+// held. A failed gate was acted on when the stage ended; an inconclusive
+// one (fewer samples than gate.min_samples) is treated as a breach here,
+// since there is not enough evidence to go on.
+func (r *rehearsal) analysis(ctx context.Context) {
+	n := len(r.stages)
+	if n == 0 {
+		return
+	}
+	st := &r.stages[n-1]
+	var inconclusive []report.Gate
+	for _, g := range st.Gates {
+		if g.Result == report.GateInconclusive {
+			g.Result = report.GateFail
+			g.Note = "inconclusive at an analysis step: too few samples to promote"
+			inconclusive = append(inconclusive, g)
+		}
+	}
+	if len(inconclusive) == 0 {
+		r.event("analysis of %s: every budget judged and held", st.Name)
+		return
+	}
+	r.event("analysis of %s: %d budgets could not be judged", st.Name, len(inconclusive))
+	r.onBreach(ctx, st, inconclusive, &st.Breaches)
+	if r.rollback != nil && r.rollback.Stage == st.Name {
+		st.Status = report.StageRolledBack
+	}
 }
