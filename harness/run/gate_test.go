@@ -29,7 +29,7 @@ func TestGateJudgesEachPlatformAndEndpoint(t *testing.T) {
 	}
 	add("heroku", "validate", 100, 10*time.Millisecond, 200)
 	add("heroku", "redeem", 10, 10*time.Millisecond, 503) // 10 of 110 fail: 9 %
-	add("aws", "redeem", 5, 50*time.Millisecond, 200)      // too few samples
+	add("aws", "redeem", 5, 50*time.Millisecond, 200)     // too few samples
 	g.observe(history.Op{Type: history.Invoke, Process: "c1", F: "redeem", Platform: "aws", Time: t0})
 	g.observe(history.Op{Type: history.OK, Process: history.Nemesis, F: "latency", Time: t0})
 
