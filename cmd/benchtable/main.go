@@ -44,7 +44,7 @@ var targets = []Target{
 	{Name: "harness path median / direct call median", Unit: "p50/direct", Max: 1.10},
 	{Name: "replayer rate / bare vegeta rate", Unit: "replay/vegeta", Min: 0.90},
 	{Name: "harness RSS replaying 5,000 req/s (MB)", Unit: "MB-rss", Max: 300},
-	{Name: "oracle check time / baseline scan", Unit: "x-baseline"},
+	{Name: "oracle: 1M-operation check / one scan of it", Unit: "x-baseline", Package: "harness/oracle"},
 }
 
 func main() {
