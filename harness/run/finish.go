@@ -76,6 +76,8 @@ func (r *rehearsal) finish(ctx context.Context, stopErr error) (*Outcome, error)
 	if err != nil {
 		return nil, err
 	}
+	// The raw history is in history.jsonl now; the work dir goes.
+	_ = os.RemoveAll(r.tmp)
 	if st != nil {
 		checkers := append([]oracle.Checker(nil), r.p.checkers...)
 		if r.p.partner {

@@ -132,8 +132,12 @@ func (r *rehearsal) run(ctx context.Context) (_ *Outcome, err error) {
 			_ = os.RemoveAll(r.tmp)
 		}
 	}()
-	if r.tmp, err = os.MkdirTemp("", "cutover-run-*"); err != nil {
-		return nil, err
+	// Working files (the raw history, a synthesized trace) live in the
+	// results folder, so a killed run leaves them with its incomplete
+	// results rather than in /tmp.
+	r.tmp = r.folder.Path(".tmp-work")
+	if err := os.Mkdir(r.tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("create work dir: %w", err)
 	}
 	if err := r.writeInputs(ctx); err != nil {
 		return nil, err
