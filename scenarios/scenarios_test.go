@@ -4,6 +4,7 @@
 package scenarios_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/cutover/cutover/harness/history"
 	"github.com/cutover/cutover/harness/oracle"
 	"github.com/cutover/cutover/harness/report"
+	"github.com/cutover/cutover/harness/report/reporttest"
 	"github.com/cutover/cutover/harness/run"
 	"github.com/cutover/cutover/harness/scenario"
 	"github.com/cutover/cutover/harness/stack/docker"
@@ -33,6 +35,7 @@ var checks = map[string]func(t *testing.T, out *run.Outcome){
 			"clients that ignore the TTL keep sending to Heroku after the weights say aws 100")
 	},
 	"gate-rollback": func(t *testing.T, out *run.Outcome) {
+		requireReportRenders(t, out, "rolled back")
 		rb := out.Summary.Rollback
 		require.NotNil(t, rb, "the gate breach must roll the weights back")
 		require.Equal(t, 25, rb.To["aws"])
@@ -69,6 +72,7 @@ func TestScenarios(t *testing.T) {
 				t.Skipf("%s is marked slow (expect.slow); run without -short", f)
 			}
 			out := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
+			require.NoError(t, out.Summary.Validate(), "summary.json keeps its documented format")
 			if check := checks[name]; check != nil {
 				check(t, out)
 			}
@@ -128,6 +132,57 @@ func TestSameSeedSameRun(t *testing.T) {
 	}
 	require.Equal(t, faults(a.Summary), faults(b.Summary))
 	require.True(t, slices.Equal(stageNames(a.Summary), stageNames(b.Summary)))
+
+	// As a regression benchmark: the two runs compare without a regression;
+	// a third with latency injected on the target's database link is
+	// reported as one.
+	pa, err := report.LoadProfile(a.Dir)
+	require.NoError(t, err)
+	pb, err := report.LoadProfile(b.Dir)
+	require.NoError(t, err)
+	same := report.Compare(pa, pb, report.CompareOptions{MaxRegression: 0.5})
+	require.Empty(t, same.Regressions(), "two runs of one seed")
+
+	body, err := os.ReadFile(f)
+	require.NoError(t, err)
+	slow := filepath.Join(t.TempDir(), "smoke-slow-db.yaml")
+	require.NoError(t, os.WriteFile(slow, []byte(strings.Replace(string(body),
+		"  - set_weights: {heroku: 0, aws: 100}",
+		"  - set_weights: {heroku: 0, aws: 100}\n  - fault: {kind: latency, target: \"aws->postgres\", params: {latency: 40ms}}", 1)), 0o644))
+	// The copy's trace paths are relative to the scenarios folder.
+	body2, err := os.ReadFile(slow)
+	require.NoError(t, err)
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(slow, []byte(strings.ReplaceAll(string(body2), "../fixtures/", filepath.Join(wd, "..", "fixtures")+"/")), 0o644))
+	c := run.Options{Quick: true, ServiceBinary: bin, Out: filepath.Join(t.TempDir(), "slow")}
+	slowRun, err := run.Run(context.Background(), slow, c)
+	require.NoError(t, err)
+	ps, err := report.LoadProfile(slowRun.Dir)
+	require.NoError(t, err)
+	cmp := report.Compare(pa, ps, report.CompareOptions{MaxRegression: 0.1})
+	var regressed []string
+	for _, ch := range cmp.Regressions() {
+		regressed = append(regressed, ch.Stage+" "+ch.Endpoint)
+	}
+	require.NotEmpty(t, regressed, "40 ms on every database round trip of the target's last stage is a regression")
+	for _, r := range regressed {
+		require.True(t, strings.HasPrefix(r, a.Summary.Stages[len(a.Summary.Stages)-1].Name), "only the stage with the fault regressed: %v", regressed)
+	}
+}
+
+// requireReportRenders opens the run's report.html in headless Chromium and
+// checks that its four charts were drawn and that it says want.
+func requireReportRenders(t *testing.T, out *run.Outcome, want string) {
+	t.Helper()
+	bin := reporttest.FindChromium(t)
+	dom := string(reporttest.Chromium(t, bin, filepath.Join(out.Dir, report.ReportFile), "--dump-dom"))
+	charts, paths := reporttest.Charts(dom)
+	require.Len(t, charts, 4, "latency over time, split, errors, budgets")
+	for i := range charts {
+		require.Greater(t, paths[i], 5, "chart %d has drawing in it", i)
+	}
+	require.Contains(t, dom, want)
 }
 
 func stageNames(s *report.Summary) []string {

@@ -1,14 +1,11 @@
 package report_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,42 +18,11 @@ import (
 	"github.com/cutover/cutover/harness/report/reporttest"
 )
 
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	t.Skip("no headless Chromium on PATH: install Debian's chromium package (apt-get install chromium) to check the report renders")
-	return ""
-}
-
-// chromium runs headless Chromium on the report with extra arguments.
-func chromium(t *testing.T, bin, page string, args ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-		"--user-data-dir=" + t.TempDir(), "--no-first-run", "--disable-extensions"}
-	cmd := exec.CommandContext(ctx, bin, append(append(base, args...), "file://"+page)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "chromium: %s", stderr.String())
-	return out
-}
-
-var (
-	svgChart = regexp.MustCompile(`(?s)<svg [^>]*class="chart".*?</svg>`)
-	svgPath  = regexp.MustCompile(`<path `)
-)
-
 func TestReportRendersInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")
 	}
-	bin := findChromium(t)
+	bin := reporttest.FindChromium(t)
 	dir := filepath.Join(t.TempDir(), "rollback-run")
 	s, err := reporttest.Write(dir, reporttest.Options{RunID: "rollback-run", Seed: 11, Noise: 3,
 		RouterTimeouts: true, RollbackOnBreach: true, TargetLatency: &reporttest.LatencyFault{Stage: 2, Extra: 120 * time.Millisecond}})
@@ -72,11 +38,11 @@ func TestReportRendersInChromium(t *testing.T) {
 
 	// The DOM after Chromium parsed and laid it out: the charts are there
 	// as inline SVG with real drawing in them.
-	dom := string(chromium(t, bin, page, "--dump-dom"))
-	charts := svgChart.FindAllString(dom, -1)
+	dom := string(reporttest.Chromium(t, bin, page, "--dump-dom"))
+	charts, paths := reporttest.Charts(dom)
 	require.Len(t, charts, 4, "timeline, split, errors, p99 per stage")
 	for i, c := range charts {
-		require.Greater(t, len(svgPath.FindAllString(c, -1)), 20, "chart %d has drawing in it", i)
+		require.Greater(t, paths[i], 20, "chart %d has drawing in it", i)
 		require.Contains(t, c, "<text", "chart %d has labels", i)
 	}
 	require.Contains(t, charts[0], "heroku p99")
@@ -91,7 +57,7 @@ func TestReportRendersInChromium(t *testing.T) {
 	if d := os.Getenv("CUTOVER_SCREENSHOT_DIR"); d != "" {
 		shot = filepath.Join(d, "report.png")
 	}
-	chromium(t, bin, page, "--screenshot="+shot, "--window-size=1280,4000")
+	reporttest.Chromium(t, bin, page, "--screenshot="+shot, "--window-size=1280,4000")
 	f, err := os.Open(shot)
 	require.NoError(t, err)
 	defer f.Close()

@@ -38,7 +38,8 @@ type client struct {
 	redeems *redeemBook
 	rec     *recorder
 	retries *retrier // nil when the client does not retry
-	seq     *uint64  // the run's request counter, for the retries' results
+	// retrySeq is the run's retry counter, numbering the retries' results.
+	retrySeq *uint64
 
 	// mu guards inflight (request id → planned request, between the
 	// targeter and RoundTrip) and hosts (address → "address:port").
@@ -47,8 +48,8 @@ type client struct {
 	hosts    map[netip.Addr]string
 }
 
-func newClient(ctx context.Context, cfg Config, stage string, next http.RoundTripper, redeems *redeemBook, rec *recorder, seq *uint64) *client {
-	return &client{cfg: cfg, stage: stage, ctx: ctx, next: next, redeems: redeems, rec: rec, seq: seq,
+func newClient(ctx context.Context, cfg Config, stage string, next http.RoundTripper, redeems *redeemBook, rec *recorder, retrySeq *uint64) *client {
+	return &client{cfg: cfg, stage: stage, ctx: ctx, next: next, redeems: redeems, rec: rec, retrySeq: retrySeq,
 		inflight: make(map[string]*planned, cfg.MaxWorkers), hosts: map[netip.Addr]string{}}
 }
 
@@ -264,11 +265,18 @@ func indeterminate(op history.Op) bool {
 	return op.Type == history.Info && (op.Status == 0 || op.Status == http.StatusRequestTimeout || op.Status >= 500)
 }
 
+// retrySeqBase is where the vegeta sequence numbers of retries start.
+const retrySeqBase = 1 << 32
+
 // retry sends a retry attempt, off vegeta's workers; the retrier calls it
 // when the attempt is due.
 func (c *client) retry(a *attempt) {
+	// Retries are numbered apart from the planned requests (from
+	// retrySeqBase): taking numbers from the run's counter would shift the
+	// ids of every later request, and two runs of a scenario must plan the
+	// same ids whatever timed out.
 	c.rec.scheduled(time.Since(a.intended))
-	a.seq = atomic.AddUint64(c.seq, 1)
+	a.seq = retrySeqBase + atomic.AddUint64(c.retrySeq, 1)
 	req, err := http.NewRequest(a.p.method, "http://"+c.hostHeader()+a.path, bytes.NewReader(a.p.body))
 	if err != nil {
 		// The path was sent once already; it cannot fail to parse.

@@ -164,6 +164,7 @@ type Replayer struct {
 	transport *http.Transport
 	redeems   *redeemBook
 	seq       uint64 // requests planned so far in the run, for request ids
+	retrySeq  uint64 // retries sent so far in the run
 	runHash   uint64 // of the run prefix, for request ids
 }
 
@@ -269,7 +270,7 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	}()
 
 	due := make(chan *planned, r.cfg.MaxWorkers+16)
-	cl := newClient(ctx, r.cfg, st.Name, r.transport, r.redeems, rec, &r.seq)
+	cl := newClient(ctx, r.cfg, st.Name, r.transport, r.redeems, rec, &r.retrySeq)
 	retryDone := make(chan struct{})
 	if r.cfg.Retries > 0 {
 		cl.retries = newRetrier(r.cfg.MaxWorkers, cl.retry, cl.abandon)
