@@ -481,13 +481,15 @@ func (l *lab) evidence() ([]history.Op, *state.State) {
 	require.NoError(l.t, err)
 
 	st, err := state.Read(l.ctx, state.Source{
-		ServiceURL:  l.urls[0],
-		ProbeURLs:   l.urls,
-		AppID:       couponapitest.AppID,
-		AppToken:    couponapitest.AppToken,
-		Vouchers:    l.vouch,
-		MongoURL:    l.stk.Endpoints().MongoURL,
-		EventsWait:  15 * time.Second,
+		ServiceURL: l.urls[0],
+		ProbeURLs:  l.urls,
+		AppID:      couponapitest.AppID,
+		AppToken:   couponapitest.AppToken,
+		Vouchers:   l.vouch,
+		MongoURL:   l.stk.Endpoints().MongoURL,
+		// couponapi's outbox retries a refused delivery with backoff capped
+		// at 30 s: after a Mongo outage the last events can take that long.
+		EventsWait:  45 * time.Second,
 		ProbeSettle: 2 * cacheTTL,
 	})
 	require.NoError(l.t, err)

@@ -41,7 +41,9 @@ func (r *rehearsal) finish(ctx context.Context, stopErr error) (*Outcome, error)
 			AppID:      appID,
 			AppToken:   appToken,
 			MongoURL:   r.stack.Endpoints().MongoURL,
-			EventsWait: 30 * time.Second,
+			// couponapi's outbox backs off up to 30 s between deliveries
+			// refused during an outage.
+			EventsWait: 45 * time.Second,
 			// The service's validate cache lives at most 2 s (couponapi's
 			// documented bound).
 			ProbeSettle: 2500 * time.Millisecond,
