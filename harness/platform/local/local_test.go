@@ -62,8 +62,11 @@ func (b *syncBuffer) String() string {
 // fastOptions are Kubernetes' settings scaled down for tests.
 func fastOptions(log io.Writer) Options {
 	return Options{
-		Readiness:           Probe{Period: 20 * time.Millisecond, Timeout: 200 * time.Millisecond, FailureThreshold: 1},
-		Liveness:            Probe{Period: 20 * time.Millisecond, Timeout: 200 * time.Millisecond, FailureThreshold: 2},
+		Readiness: Probe{Period: 20 * time.Millisecond, Timeout: 200 * time.Millisecond, FailureThreshold: 1},
+		// The liveness probe waits a second after each start, as
+		// initialDelaySeconds does: without it a replica that is slow to
+		// bind on a loaded machine is killed before it ever listens.
+		Liveness:            Probe{InitialDelay: time.Second, Period: 20 * time.Millisecond, Timeout: 200 * time.Millisecond, FailureThreshold: 2},
 		TerminationGrace:    2 * time.Second,
 		DeregistrationDelay: 2 * time.Second,
 		BackoffBase:         100 * time.Millisecond,
