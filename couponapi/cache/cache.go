@@ -162,11 +162,7 @@ func (c *Cache) PutVoucher(ctx context.Context, v voucher.Voucher, ttl time.Dura
 // ForgetVoucher drops the cached state of code (after a redemption or a
 // rollback committed).
 func (c *Cache) ForgetVoucher(ctx context.Context, code string) {
-	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
-	defer cancel()
-	if err := c.rdb.Del(ctx, voucherKey(code)).Err(); err != nil {
-		c.warn("forget voucher", err)
-	}
+	c.Committed(ctx, "", "", nil, code)
 }
 
 // Answer is a stored idempotent answer on the fast path.
@@ -188,7 +184,36 @@ func (c *Cache) Answer(ctx context.Context, appID, key string) (Answer, bool) {
 
 // PutAnswer stores a committed answer on the fast path.
 func (c *Cache) PutAnswer(ctx context.Context, appID, key string, a Answer) {
-	c.set(ctx, "put idempotent answer", idemKey(appID, key), a, c.o.IdempotencyTTL)
+	c.Committed(ctx, appID, key, &a, "")
+}
+
+// Committed does what follows a commit in one round trip: it stores the
+// answer of Idempotency-Key key on the fast path (when a is not nil) and
+// drops the cached state of voucher forget (when not empty).
+func (c *Cache) Committed(ctx context.Context, appID, key string, a *Answer, forget string) {
+	var answer []byte
+	if a != nil {
+		var err error
+		if answer, err = json.Marshal(a); err != nil {
+			c.warn("put idempotent answer", err)
+			a = nil
+		}
+	}
+	if a == nil && forget == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
+	defer cancel()
+	pipe := c.rdb.Pipeline()
+	if a != nil {
+		pipe.Set(ctx, idemKey(appID, key), answer, c.o.IdempotencyTTL)
+	}
+	if forget != "" {
+		pipe.Del(ctx, voucherKey(forget))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		c.warn("after commit", err)
+	}
 }
 
 // Allow counts one request of appID in the current second and reports

@@ -49,7 +49,7 @@ func (s *Server) createVoucher(w http.ResponseWriter, r *http.Request) {
 			return 0, nil, err
 		}
 		return http.StatusOK, created.API(), nil
-	}, s.d.Committed)
+	}, nil)
 }
 
 func (s *Server) getVoucher(w http.ResponseWriter, r *http.Request) {
@@ -121,13 +121,17 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// forget drops the validate cache entry of code after a commit (unless the
-// planted bug validate_cache_stale is on) and wakes the outbox relay.
-func (s *Server) forget(r *http.Request, code string) {
-	if !s.d.Bugs.Has(bugs.ValidateCacheStale) {
-		s.d.Cache.ForgetVoucher(context.WithoutCancel(r.Context()), code)
+// waitForVoucher takes one of the voucher's write slots (see keyLimit),
+// waiting at most the database timeout; on failure it has answered 503.
+func (s *Server) waitForVoucher(w http.ResponseWriter, r *http.Request, code string) (release func(), ok bool) {
+	ctx, cancel := s.dbContext(r, false)
+	defer cancel()
+	release, err := s.hot.acquire(ctx, code)
+	if err != nil {
+		s.fail(w, r, "wait for voucher "+code, err)
+		return nil, false
 	}
-	s.d.Committed()
+	return release, true
 }
 
 func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
@@ -141,6 +145,14 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		credits = in.Gift.Credits
 	}
 	ri := info(r)
+	// The planted check-then-act race keeps its full concurrency.
+	if !s.d.Bugs.Has(bugs.CheckThenAct) {
+		release, ok := s.waitForVoucher(w, r, code)
+		if !ok {
+			return
+		}
+		defer release()
+	}
 	s.idempotent(w, r, in, func(ctx context.Context, tx *store.Tx) (int, any, error) {
 		red, _, err := s.d.Store.Redeem(ctx, tx, store.RedeemInput{
 			Code:           code,
@@ -160,7 +172,7 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		}
 		ri.fields = append(ri.fields, "redemption", red.ID)
 		return http.StatusOK, red, nil
-	}, func() { s.forget(r, code) })
+	}, func() string { return code })
 }
 
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +198,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 		}
 		code = rr.Voucher
 		return http.StatusOK, rr, nil
-	}, func() { s.forget(r, code) })
+	}, func() string { return code })
 }
 
 func (s *Server) getRedemption(w http.ResponseWriter, r *http.Request) {

@@ -29,8 +29,10 @@ type txFunc func(ctx context.Context, tx *store.Tx) (int, any, error)
 // that answer back, byte for byte, with Idempotent-Replayed: true, and
 // changes nothing. The same key with another request is 422. Redis holds a
 // copy of committed answers as a fast path only: Postgres decides.
-// afterCommit runs once the work committed (not on replays).
-func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, canonical any, fn txFunc, afterCommit func()) {
+// After a commit (not on replays) the answer goes to Redis and the cached
+// state of the voucher that changed() names, if any, is dropped — one round
+// trip — and the outbox relay is woken.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, canonical any, fn txFunc, changed func() string) {
 	ri := info(r)
 	key := r.Header.Get(api.HeaderIdempotencyKey)
 	if len(key) > maxIdempotencyKeyLen {
@@ -80,15 +82,21 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, canonical an
 		s.fail(w, r, "transaction", err)
 		return
 	}
+	var answer *cache.Answer
 	if key != "" {
-		s.d.Cache.PutAnswer(r.Context(), ri.appID, key, cache.Answer{Hash: hash, Status: resp.Status, Body: resp.Body})
+		answer = &cache.Answer{Hash: hash, Status: resp.Status, Body: resp.Body}
 	}
+	forget := ""
+	if !replayed && changed != nil && !s.d.Bugs.Has(bugs.ValidateCacheStale) {
+		forget = changed()
+	}
+	s.d.Cache.Committed(context.WithoutCancel(r.Context()), ri.appID, key, answer, forget)
 	if replayed {
 		ri.replayed = true
 		ri.fields = append(ri.fields, "idempotency", "postgres")
 		w.Header().Set(api.HeaderIdempotentReplayed, "true")
-	} else if afterCommit != nil {
-		afterCommit()
+	} else {
+		s.d.Committed()
 	}
 	writeRaw(w, resp.Status, resp.Body)
 }

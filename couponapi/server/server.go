@@ -56,6 +56,9 @@ type Server struct {
 	d   Deps
 	mux *http.ServeMux
 
+	// hot bounds the concurrent writes of one voucher (see keyLimit).
+	hot *keyLimit
+
 	// retained holds uploads kept by the planted bug import_buffer.
 	mu       sync.Mutex
 	retained [][]byte
@@ -78,7 +81,7 @@ func New(d Deps) *Server {
 	if d.Committed == nil {
 		d.Committed = func() {}
 	}
-	s := &Server{d: d, mux: http.NewServeMux()}
+	s := &Server{d: d, mux: http.NewServeMux(), hot: newKeyLimit(perVoucherWrites)}
 	s.routes()
 	return s
 }

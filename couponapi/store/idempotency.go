@@ -96,10 +96,11 @@ func (s *Store) idempotentOnce(ctx context.Context, k IdemKey, fn func(context.C
 		resp.Body = []byte{}
 	}
 	if k.Key != "" {
-		if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET status = $3, response = $4
-			WHERE app_id = $1 AND key = $2`, k.AppID, k.Key, resp.Status, resp.Body); err != nil {
-			return Response{}, false, fmt.Errorf("store idempotent response: %w", err)
-		}
+		tx.later("store idempotent response", `UPDATE idempotency_keys SET status = $3, response = $4
+			WHERE app_id = $1 AND key = $2`, k.AppID, k.Key, resp.Status, resp.Body)
+	}
+	if err := tx.flush(ctx); err != nil {
+		return Response{}, false, err
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		return Response{}, false, fmt.Errorf("commit: %w", err)

@@ -54,21 +54,19 @@ func (s *Store) Redeem(ctx context.Context, tx *Tx, in RedeemInput) (api.Redempt
 	if v.Type == api.GiftVoucher {
 		giftTaken = amount
 	}
+	// The row is locked (or, under the bug, was read without a lock), so the
+	// new counters are known here; the writes go out with the commit.
+	v.RedeemedQuantity++
+	v.RedeemedAmount += amount
+	v.GiftBalance -= giftTaken
 	if checkThenAct {
-		v.RedeemedQuantity++
-		v.RedeemedAmount += amount
-		v.GiftBalance -= giftTaken
-		_, err = tx.Exec(ctx, `UPDATE vouchers SET redeemed_quantity = $2, redeemed_amount = $3,
+		tx.later("update voucher "+in.Code, `UPDATE vouchers SET redeemed_quantity = $2, redeemed_amount = $3,
 			gift_balance = $4, updated_at = now() WHERE id = $1`,
 			v.ID, v.RedeemedQuantity, v.RedeemedAmount, v.GiftBalance)
 	} else {
-		err = tx.QueryRow(ctx, `UPDATE vouchers SET redeemed_quantity = redeemed_quantity + 1,
+		tx.later("update voucher "+in.Code, `UPDATE vouchers SET redeemed_quantity = redeemed_quantity + 1,
 			redeemed_amount = redeemed_amount + $2, gift_balance = gift_balance - $3, updated_at = now()
-			WHERE id = $1 RETURNING redeemed_quantity, redeemed_amount, gift_balance`,
-			v.ID, amount, giftTaken).Scan(&v.RedeemedQuantity, &v.RedeemedAmount, &v.GiftBalance)
-	}
-	if err != nil {
-		return api.Redemption{}, v, fmt.Errorf("update voucher %s: %w", in.Code, err)
+			WHERE id = $1`, v.ID, amount, giftTaken)
 	}
 	r := api.Redemption{
 		ID:             NewID("r"),
@@ -82,13 +80,11 @@ func (s *Store) Redeem(ctx context.Context, tx *Tx, in RedeemInput) (api.Redempt
 		Remaining:      v.Remaining(),
 		IdempotencyKey: in.IdempotencyKey,
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO redemptions (id, voucher_id, voucher_code, customer_id, order_id,
+	tx.later("insert redemption", `INSERT INTO redemptions (id, voucher_id, voucher_code, customer_id, order_id,
 		order_amount, amount, remaining, app_id, idempotency_key, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		r.ID, v.ID, v.Code, in.CustomerID, in.OrderID, in.OrderAmount, amount, r.Remaining, in.AppID,
-		in.IdempotencyKey, in.Now); err != nil {
-		return api.Redemption{}, v, fmt.Errorf("insert redemption: %w", err)
-	}
+		in.IdempotencyKey, in.Now)
 	err = tx.addEvent(ctx, api.Event{Type: api.EventRedemptionCreated, Voucher: v.Code, RedemptionID: r.ID,
 		Amount: amount, At: in.Now, CustomerID: in.CustomerID, OrderID: in.OrderID})
 	return r, v, err
@@ -149,10 +145,8 @@ func (s *Store) Rollback(ctx context.Context, tx *Tx, id, reason string, now tim
 		Result:     api.ResultSuccess,
 		Remaining:  v.Remaining(),
 	}
-	if _, err := tx.Exec(ctx, `UPDATE redemptions SET rolled_back = true, rollback_id = $2,
-		rollback_reason = $3, rolled_back_at = $4 WHERE id = $1`, id, rr.ID, reason, now); err != nil {
-		return api.RollbackResponse{}, v, fmt.Errorf("mark redemption %s rolled back: %w", id, err)
-	}
+	tx.later("mark redemption "+id+" rolled back", `UPDATE redemptions SET rolled_back = true, rollback_id = $2,
+		rollback_reason = $3, rolled_back_at = $4 WHERE id = $1`, id, rr.ID, reason, now)
 	err = tx.addEvent(ctx, api.Event{Type: api.EventRedemptionRolledBack, Voucher: code, RedemptionID: id,
 		RollbackID: rr.ID, Amount: amount, At: now, CustomerID: customer})
 	return rr, v, err
