@@ -5,6 +5,9 @@ BIN          := bin
 TEST_TIMEOUT ?= 30m
 # The vegeta CLI (installed by `make deps` with go install) is used by tests.
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
+# The embedded stack runs Toxiproxy as its own process from this binary
+# (built by `build`); tests run from elsewhere, so they are told where it is.
+export CUTOVER_TOXIPROXY_SERVER := $(abspath $(BIN))/toxiproxy-server
 
 .PHONY: all build run test test-short bench lint deps images clean
 
@@ -14,6 +17,7 @@ all: build
 # helpers the docker images are built from.
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/toxiproxy-server github.com/Shopify/toxiproxy/v2/cmd/server
 
 # deps installs what the tests need (Debian packages, the vegeta CLI), only
 # when missing.

@@ -133,7 +133,7 @@ func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, 
 	}
 	mongoMS := ms(time.Since(t))
 	t = time.Now()
-	if s.px, err = startProxies(opts.Host); err != nil {
+	if s.px, err = startProxies(ctx, findToxiproxy(), dir, opts.Host, s.logFile("toxiproxy.log")); err != nil {
 		<-pgErr
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, 
 			{Name: stack.Postgres, Endpoint: netJoin(s.pg.host, s.pg.port), StartMS: pgMS, PID: s.pg.pid()},
 			{Name: stack.Redis, Endpoint: s.redis.addr, StartMS: redisMS, PID: s.redis.pid()},
 			{Name: stack.Mongo, Endpoint: hostPort(s.mongo.uri), StartMS: mongoMS},
-			{Name: stack.Proxy, Endpoint: s.px.url, StartMS: pxMS},
+			{Name: stack.Proxy, Endpoint: s.px.url, StartMS: pxMS, PID: s.px.pid()},
 		},
 	}
 	for _, es := range extraServices {
