@@ -30,11 +30,14 @@ func newStageClock(m *dnsmodel.Model) *stageClock {
 }
 
 // begin starts a stage that begins at plan offset at (the planned holds
-// before it), now.
-func (c *stageClock) begin(at time.Duration) {
+// before it), now, and returns the wall-clock start: the replayer's stage
+// must start at that same instant, so a request's intended time maps to
+// the same virtual time in every run.
+func (c *stageClock) begin(at time.Duration) time.Time {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.wallStart, c.virtStart = time.Now(), virtualEpoch.Add(at)
-	c.mu.Unlock()
+	return c.wallStart
 }
 
 // now is the current virtual time.

@@ -48,9 +48,9 @@ func (r *rehearsal) steps(ctx context.Context, tr *traffic) error {
 				continue
 			}
 			r.setStep(i+1, st.Hold.Name)
-			r.clock.begin(planned)
+			start := r.clock.begin(planned)
 			planned += st.Hold.Duration.D()
-			if err := r.hold(ctx, tr, holds, st.Hold, from, cursor); err != nil {
+			if err := r.hold(ctx, tr, holds, st.Hold, from, cursor, start); err != nil {
 				return err
 			}
 		case st.Fault != nil:
@@ -104,7 +104,7 @@ func percent(w scenario.Weights) map[string]int {
 }
 
 // hold replays one stage while a watcher evaluates the gate every interval.
-func (r *rehearsal) hold(ctx context.Context, tr *traffic, index int, h *scenario.Hold, from, to time.Duration) error {
+func (r *rehearsal) hold(ctx context.Context, tr *traffic, index int, h *scenario.Hold, from, to time.Duration, start time.Time) error {
 	r.gate.reset()
 	st := report.Stage{Name: h.Name, Weights: percent(r.weights), Started: time.Now()}
 	results, err := r.folder.Create(report.StageResultsName(index, h.Name))
@@ -138,6 +138,7 @@ func (r *rehearsal) hold(ctx context.Context, tr *traffic, index int, h *scenari
 		Mode:       mode,
 		Compress:   r.p.quick,
 		Results:    results,
+		Start:      start,
 	})
 	cancel()
 	wg.Wait()

@@ -170,7 +170,7 @@ func (c *client) send(a *attempt, req *http.Request) (*http.Response, error) {
 		RedemptionID: a.redemptionID, RequestID: a.requestID(), Intended: a.intended, Stage: c.stage,
 	}
 	retry := a.n > 0
-	addr, err := c.cfg.Resolver.Address(ctx, p.client, a.intended)
+	addr, err := p.addr, p.resolveErr
 	if err != nil {
 		// Never sent: it definitely did not take effect.
 		now := time.Now()

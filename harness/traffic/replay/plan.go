@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"strconv"
 	"sync/atomic"
@@ -37,6 +38,11 @@ type planned struct {
 	undoes    string
 	amount    int64
 	requestID string
+
+	// addr is where the client sends it, resolved in plan order by the
+	// pacer; resolveErr when the client could not resolve.
+	addr       netip.Addr
+	resolveErr error
 }
 
 // replaced says whether a recorded header is not replayed as recorded:
@@ -197,12 +203,13 @@ func (r *Replayer) plan(req trace.Request, id Identity, intended time.Time) (*pl
 // sends it as soon as one frees, and the client counts it late. It also
 // skips rollbacks whose redeem is known not to have succeeded.
 type tracePacer struct {
-	ctx     context.Context
-	plan    <-chan []*planned
-	batch   []*planned // the rest of the batch being paced
-	due     chan<- *planned
-	redeems *redeemBook
-	rec     *recorder
+	ctx      context.Context
+	plan     <-chan []*planned
+	batch    []*planned // the rest of the batch being paced
+	due      chan<- *planned
+	redeems  *redeemBook
+	rec      *recorder
+	resolver Resolver
 
 	handed  uint64 // hits handed to vegeta
 	planned int64  // requests of the slice, skipped ones included
@@ -241,6 +248,7 @@ func (p *tracePacer) Pace(time.Duration, uint64) (time.Duration, bool) {
 				continue
 			}
 		}
+		next.addr, next.resolveErr = p.resolver.Address(p.ctx, next.client, next.intended)
 		p.due <- next
 		p.handed++
 		return time.Until(next.intended), false

@@ -34,7 +34,12 @@ import (
 
 // Resolver tells which address a virtual client sends its request to at a
 // given time (the client DNS model: weighted records, TTL caching). It is
-// called concurrently, once per request, with now = the intended send time.
+// called once per planned request, from one goroutine in the plan's order,
+// with now = the intended send time, so a client's resolver cache and
+// connections evolve the same way in every run. A client's retry goes
+// where its first attempt went, without asking again: which requests are
+// retried depends on latency, and must not shift the routing of the planned
+// requests that follow.
 type Resolver interface {
 	Address(ctx context.Context, client string, now time.Time) (netip.Addr, error)
 }
@@ -156,6 +161,10 @@ type Stage struct {
 	// Timestamp is the intended send time and its Latency is measured from
 	// it. Requests the replayer skipped are not in it.
 	Results io.Writer
+	// Start is when the slice's first instant is due (zero: when Replay is
+	// called). A caller whose resolver keeps its own clock passes the
+	// instant that clock started at, so intended times map to it exactly.
+	Start time.Time
 }
 
 // Replayer replays stages of traces for one run.
@@ -257,7 +266,10 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	start := time.Now()
+	start := st.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	rec := newRecorder(st, r.cfg, start)
 
 	plan := make(chan []*planned, 4096/feedBatch)
@@ -281,7 +293,7 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	} else {
 		close(retryDone)
 	}
-	pacer := &tracePacer{ctx: ctx, plan: plan, due: due, redeems: r.redeems, rec: rec}
+	pacer := &tracePacer{ctx: ctx, plan: plan, due: due, redeems: r.redeems, rec: rec, resolver: r.cfg.Resolver}
 	attacker := vegeta.NewAttacker(
 		vegeta.Workers(uint64(min(64, r.cfg.MaxWorkers))),
 		vegeta.MaxWorkers(uint64(r.cfg.MaxWorkers)),
