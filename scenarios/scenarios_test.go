@@ -5,6 +5,7 @@ package scenarios_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,13 +116,13 @@ func TestSameSeedSameRun(t *testing.T) {
 	ra, rb := requests(a.Dir), requests(b.Dir)
 	require.NotEmpty(t, ra)
 	require.Equal(t, len(ra), len(rb), "the same number of requests")
-	diff := 0
+	var diff []string
 	for i := range ra {
 		if ra[i] != rb[i] {
-			diff++
+			diff = append(diff, fmt.Sprintf("%+v != %+v", ra[i], rb[i]))
 		}
 	}
-	require.Zero(t, diff, "requests, their order and their routing must be the same (first run %s, second %s)", a.Dir, b.Dir)
+	require.Empty(t, diff, "requests, their order and their routing must be the same (first run %s, second %s)", a.Dir, b.Dir)
 
 	faults := func(s *report.Summary) []string {
 		var out []string
