@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +15,7 @@ func newCompareCmd() *cobra.Command {
 		asJSON        bool
 		alpha         float64
 		maxRegression string
+		minDelta      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "compare A B",
@@ -31,7 +33,10 @@ against A.`,
   cutover compare --max-regression 10% results/baselines/staged-cutover.json results/latest`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := report.CompareOptions{Alpha: alpha}
+			opts := report.CompareOptions{Alpha: alpha, MinDelta: minDelta}
+			if minDelta == 0 {
+				opts.MinDelta = -1 // --min-delta 0: no floor
+			}
 			if maxRegression != "" {
 				bound, err := report.ParsePercent(maxRegression)
 				if err != nil {
@@ -70,5 +75,6 @@ against A.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the comparison as JSON")
 	cmd.Flags().Float64Var(&alpha, "alpha", report.DefaultAlpha, "family-wise significance level (Bonferroni-corrected over the rows)")
 	cmd.Flags().StringVar(&maxRegression, "max-regression", "", "fail (exit 1) when a stage regresses by more than this, e.g. 10%")
+	cmd.Flags().DurationVar(&minDelta, "min-delta", report.DefaultMinDelta, "smallest percentile growth that counts as a regression, whatever its relative size (0: none)")
 	return cmd
 }

@@ -19,6 +19,11 @@ const (
 	// Vargha–Delaney A at least 0.56 or at most 0.44 ("small" or larger), so
 	// that a very large sample does not flag a shift nobody would notice.
 	DefaultMinEffect = 0.06
+	// DefaultMinDelta is the smallest growth of a latency percentile that
+	// can count as a regression, whatever its relative size: two runs of
+	// one seed on a shared 2-core machine differ by up to ~20 ms at p99 for
+	// millisecond-scale calls (measured), which no budget would notice.
+	DefaultMinDelta = 25 * time.Millisecond
 	// MinSamples is the fewest requests per side a row needs to be tested.
 	MinSamples = 20
 	// minErrorDelta is the smallest error-rate rise (absolute) that can
@@ -40,6 +45,9 @@ type CompareOptions struct {
 	// by more than this fraction, or its error rate is significantly higher
 	// and grew by more than this fraction (and by at least 0.1 point).
 	MaxRegression float64
+	// MinDelta is the smallest percentile growth that counts as a
+	// regression (default DefaultMinDelta; negative for none).
+	MinDelta time.Duration
 }
 
 // Comparison is B (a run) compared with A (a run or a baseline).
@@ -51,8 +59,10 @@ type Comparison struct {
 	RowAlpha  float64 `json:"row_alpha"`
 	MinEffect float64 `json:"min_effect"`
 	// MaxRegression is the bound used, 0 when none was checked.
-	MaxRegression float64  `json:"max_regression"`
-	Rows          []Change `json:"rows"`
+	MaxRegression float64 `json:"max_regression"`
+	// MinDeltaMS is the smallest percentile growth counted, in ms.
+	MinDeltaMS float64  `json:"min_delta_ms"`
+	Rows       []Change `json:"rows"`
 	// OnlyInA and OnlyInB list "stage/endpoint" rows with no counterpart.
 	OnlyInA []string `json:"only_in_a"`
 	OnlyInB []string `json:"only_in_b"`
@@ -109,6 +119,9 @@ func Compare(a, b *Profile, opts CompareOptions) *Comparison {
 	if opts.Alpha <= 0 {
 		opts.Alpha = DefaultAlpha
 	}
+	if opts.MinDelta == 0 {
+		opts.MinDelta = DefaultMinDelta
+	}
 	if opts.MinEffect <= 0 {
 		opts.MinEffect = DefaultMinEffect
 	}
@@ -116,6 +129,7 @@ func Compare(a, b *Profile, opts CompareOptions) *Comparison {
 		A: profileLabel(a), B: profileLabel(b),
 		Test: TestName, Alpha: opts.Alpha, MinEffect: opts.MinEffect,
 		MaxRegression: opts.MaxRegression,
+		MinDeltaMS:    float64(max(opts.MinDelta, 0)) / float64(time.Millisecond),
 		OnlyInA:       []string{}, OnlyInB: []string{},
 	}
 	inA := map[[2]string]ProfileRow{}
@@ -197,11 +211,13 @@ func compareRow(ra, rb ProfileRow, alpha float64, opts CompareOptions) Change {
 	}
 	if bound := opts.MaxRegression; bound > 0 {
 		if ch.LatencyShift == ShiftSlower {
+			minDelta := float64(max(opts.MinDelta, 0)) / float64(time.Millisecond)
 			for _, q := range []struct {
 				name   string
 				change float64
-			}{{"p50", ch.P50Change}, {"p95", ch.P95Change}, {"p99", ch.P99Change}} {
-				if q.change > bound {
+				delta  float64 // ms
+			}{{"p50", ch.P50Change, ch.B.P50 - ch.A.P50}, {"p95", ch.P95Change, ch.B.P95 - ch.A.P95}, {"p99", ch.P99Change, ch.B.P99 - ch.A.P99}} {
+				if q.change > bound && q.delta > minDelta {
 					ch.Why = append(ch.Why, fmt.Sprintf("%s %s (bound %s, p=%.2g)", q.name, pct(q.change), pct(bound), ch.Latency.P))
 				}
 			}
