@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // IdemKey identifies an idempotent request: the application, the
@@ -53,28 +54,51 @@ func (s *Store) Idempotent(ctx context.Context, k IdemKey, fn func(context.Conte
 var errKeyVanished = errors.New("idempotency record vanished")
 
 func (s *Store) idempotentOnce(ctx context.Context, k IdemKey, fn func(context.Context, *Tx) (Response, error)) (Response, bool, error) {
-	ptx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return Response{}, false, fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{Tx: ptx, store: s}
+	tx := &Tx{Conn: conn, store: s}
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = ptx.Rollback(rctx) // no-op after Commit
+		// Whatever is still open is rolled back; a connection that cannot
+		// say is destroyed by Release rather than reused mid-transaction.
+		if !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_, _ = conn.Exec(rctx, "rollback")
+			cancel()
+		}
+		conn.Release()
 	}()
-	if k.Key != "" {
-		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (app_id, key, request_hash)
+	if k.Key == "" {
+		if _, err := conn.Exec(ctx, "begin"); err != nil {
+			return Response{}, false, fmt.Errorf("begin: %w", err)
+		}
+	} else {
+		// One round trip: begin, and claim the key.
+		claim := &pgx.Batch{}
+		claim.Queue("begin")
+		claim.Queue(`INSERT INTO idempotency_keys (app_id, key, request_hash)
 			VALUES ($1, $2, $3) ON CONFLICT (app_id, key) DO NOTHING`, k.AppID, k.Key, k.Hash)
+		br := conn.SendBatch(ctx, claim)
+		_, err := br.Exec()
+		var tag pgconn.CommandTag
+		if err == nil {
+			tag, err = br.Exec()
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return Response{}, false, fmt.Errorf("claim idempotency key: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
 			// Another transaction committed this key: replay its answer.
-			_ = ptx.Rollback(ctx)
+			if _, err := conn.Exec(ctx, "rollback"); err != nil {
+				return Response{}, false, fmt.Errorf("claim idempotency key: %w", err)
+			}
 			var hash, body []byte
 			var status int
-			err := s.pool.QueryRow(ctx, `SELECT request_hash, status, response FROM idempotency_keys
+			err := conn.QueryRow(ctx, `SELECT request_hash, status, response FROM idempotency_keys
 				WHERE app_id = $1 AND key = $2`, k.AppID, k.Key).Scan(&hash, &status, &body)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return Response{}, false, errKeyVanished
@@ -99,11 +123,8 @@ func (s *Store) idempotentOnce(ctx context.Context, k IdemKey, fn func(context.C
 		tx.later("store idempotent response", `UPDATE idempotency_keys SET status = $3, response = $4
 			WHERE app_id = $1 AND key = $2`, k.AppID, k.Key, resp.Status, resp.Body)
 	}
-	if err := tx.flush(ctx); err != nil {
+	if err := tx.commit(ctx); err != nil {
 		return Response{}, false, err
-	}
-	if err := ptx.Commit(ctx); err != nil {
-		return Response{}, false, fmt.Errorf("commit: %w", err)
 	}
 	if len(tx.direct) > 0 && s.opts.DirectEvents != nil {
 		s.opts.DirectEvents(ctx, tx.direct)
