@@ -159,12 +159,6 @@ func (c *Cache) PutVoucher(ctx context.Context, v voucher.Voucher, ttl time.Dura
 	c.set(ctx, "put voucher", voucherKey(v.Code), cachedVoucher{Voucher: v, Until: time.Now().Add(ttl)}, ttl)
 }
 
-// ForgetVoucher drops the cached state of code (after a redemption or a
-// rollback committed).
-func (c *Cache) ForgetVoucher(ctx context.Context, code string) {
-	c.Committed(ctx, "", "", nil, code)
-}
-
 // Answer is a stored idempotent answer on the fast path.
 type Answer struct {
 	Hash   []byte `json:"hash"`
@@ -180,11 +174,6 @@ func (c *Cache) Answer(ctx context.Context, appID, key string) (Answer, bool) {
 	var a Answer
 	ok := c.get(ctx, "get idempotent answer", idemKey(appID, key), &a)
 	return a, ok
-}
-
-// PutAnswer stores a committed answer on the fast path.
-func (c *Cache) PutAnswer(ctx context.Context, appID, key string, a Answer) {
-	c.Committed(ctx, appID, key, &a, "")
 }
 
 // Committed does what follows a commit in one round trip: it stores the

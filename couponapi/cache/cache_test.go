@@ -36,7 +36,7 @@ func TestCache(t *testing.T) {
 	v, ok := c.Voucher(ctx, "A")
 	require.True(t, ok)
 	require.EqualValues(t, 3, v.RedeemedQuantity)
-	c.ForgetVoucher(ctx, "A")
+	c.Committed(ctx, "", "", nil, "A")
 	_, ok = c.Voucher(ctx, "A")
 	require.False(t, ok)
 	c.PutVoucher(ctx, voucher.Voucher{Code: "B"}, 50*time.Millisecond)
@@ -53,12 +53,21 @@ func TestCache(t *testing.T) {
 	_, ok = c.Voucher(ctx, "C")
 	require.False(t, ok, "an entry past its bound is a miss")
 
-	c.PutAnswer(ctx, "app", "k", cache.Answer{Hash: []byte{1, 2}, Status: 200, Body: []byte(`{"id":"r_1"}`)})
+	c.Committed(ctx, "app", "k", &cache.Answer{Hash: []byte{1, 2}, Status: 200, Body: []byte(`{"id":"r_1"}`)}, "")
 	a, ok := c.Answer(ctx, "app", "k")
 	require.True(t, ok)
 	require.Equal(t, 200, a.Status)
 	_, ok = c.Answer(ctx, "other-app", "k")
 	require.False(t, ok)
+
+	// After a redemption: the answer stored and the voucher forgotten at once.
+	c.PutVoucher(ctx, voucher.Voucher{Code: "D"}, time.Minute)
+	c.Committed(ctx, "app", "k2", &cache.Answer{Status: 200, Body: []byte(`{"id":"r_2"}`)}, "D")
+	_, ok = c.Voucher(ctx, "D")
+	require.False(t, ok)
+	a, ok = c.Answer(ctx, "app", "k2")
+	require.True(t, ok)
+	require.JSONEq(t, `{"id":"r_2"}`, string(a.Body))
 
 	allowed := 0
 	for range 10 {
@@ -84,7 +93,7 @@ func TestCacheFailsOpen(t *testing.T) {
 	_, ok := c.Voucher(ctx, "A")
 	require.False(t, ok)
 	c.PutVoucher(ctx, voucher.Voucher{Code: "A"}, time.Second)
-	c.ForgetVoucher(ctx, "A")
+	c.Committed(ctx, "", "", nil, "A")
 	require.True(t, c.Allow(ctx, "app", 1))
 	require.Error(t, c.Ping(ctx))
 	require.Less(t, time.Since(start), 2*time.Second)

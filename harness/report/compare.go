@@ -122,6 +122,7 @@ func Compare(a, b *Profile, opts CompareOptions) *Comparison {
 	if opts.MinDelta == 0 {
 		opts.MinDelta = DefaultMinDelta
 	}
+	opts.MinDelta = max(opts.MinDelta, 0) // negative: no floor
 	if opts.MinEffect <= 0 {
 		opts.MinEffect = DefaultMinEffect
 	}
@@ -129,7 +130,7 @@ func Compare(a, b *Profile, opts CompareOptions) *Comparison {
 		A: profileLabel(a), B: profileLabel(b),
 		Test: TestName, Alpha: opts.Alpha, MinEffect: opts.MinEffect,
 		MaxRegression: opts.MaxRegression,
-		MinDeltaMS:    float64(max(opts.MinDelta, 0)) / float64(time.Millisecond),
+		MinDeltaMS:    ms(opts.MinDelta),
 		OnlyInA:       []string{}, OnlyInB: []string{},
 	}
 	inA := map[[2]string]ProfileRow{}
@@ -211,7 +212,7 @@ func compareRow(ra, rb ProfileRow, alpha float64, opts CompareOptions) Change {
 	}
 	if bound := opts.MaxRegression; bound > 0 {
 		if ch.LatencyShift == ShiftSlower {
-			minDelta := float64(max(opts.MinDelta, 0)) / float64(time.Millisecond)
+			minDelta := ms(opts.MinDelta)
 			for _, q := range []struct {
 				name   string
 				change float64
