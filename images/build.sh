@@ -6,6 +6,8 @@
 #   cutover-local/mongo:latest              FROM scratch, cmd/mongowire (FerretDB)
 #   cutover-local/localstack:4.0-route53emu FROM scratch, cmd/route53emu
 #   cutover-local/toxiproxy:2.12.0          FROM scratch, Toxiproxy's server
+#   cutover-local/reaper:latest             FROM scratch, cmd/reaper (removes a
+#                                           killed run's containers)
 #   cutover-local/debian-base:latest        mmdebstrap of this machine's apt
 #                                           sources, `docker import`-ed
 #   cutover-local/postgres:latest           base + upstream-like entrypoint
@@ -25,7 +27,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-ALL="couponapi mongo localstack toxiproxy postgres redis"
+ALL="couponapi mongo localstack toxiproxy reaper postgres redis"
 IMAGES=${IMAGES:-$ALL}
 
 PREFIX=cutover-local
@@ -35,6 +37,7 @@ declare -A TAG=(
 	[mongo]=$PREFIX/mongo:latest
 	[localstack]=$PREFIX/localstack:4.0-route53emu
 	[toxiproxy]=$PREFIX/toxiproxy:2.12.0
+	[reaper]=$PREFIX/reaper:latest
 	[postgres]=$PREFIX/postgres:latest
 	[redis]=$PREFIX/redis:latest
 )
@@ -44,12 +47,14 @@ declare -A PKG=(
 	[mongo]=./cmd/mongowire
 	[localstack]=./cmd/route53emu
 	[toxiproxy]=github.com/Shopify/toxiproxy/v2/cmd/server
+	[reaper]=./cmd/reaper
 )
 declare -A BIN=(
 	[couponapi]=couponapi
 	[mongo]=mongowire
 	[localstack]=route53emu
 	[toxiproxy]=toxiproxy
+	[reaper]=reaper
 )
 # Bump when the way the base rootfs is made changes.
 BASE_RECIPE=1
@@ -202,7 +207,7 @@ build_on_base() {
 base_done=
 for name in $IMAGES; do
 	case $name in
-	couponapi | mongo | localstack | toxiproxy) build_scratch "$name" ;;
+	couponapi | mongo | localstack | toxiproxy | reaper) build_scratch "$name" ;;
 	postgres | redis)
 		if [[ -z $base_done ]]; then
 			build_base

@@ -18,45 +18,143 @@ import (
 	"github.com/cutover/cutover/couponapi/couponapitest"
 	"github.com/cutover/cutover/harness"
 	"github.com/cutover/cutover/harness/history"
-	"github.com/cutover/cutover/harness/oracle"
 	"github.com/cutover/cutover/harness/report"
-	"github.com/cutover/cutover/harness/report/reporttest"
-	"github.com/cutover/cutover/harness/run"
+	"github.com/cutover/cutover/harness/reporttest"
 	"github.com/cutover/cutover/harness/scenario"
 	"github.com/cutover/cutover/harness/stack/docker"
-	"github.com/cutover/cutover/harness/stack/docker/dockertest"
+	"github.com/cutover/cutover/internal/testsupport"
 )
 
-// checks holds what some scenarios must show beyond their verdict.
-var checks = map[string]func(t *testing.T, out *run.Outcome){
-	"dns-ttl-stickiness": func(t *testing.T, out *run.Outcome) {
+// checks holds what each scenario must show beyond its expect section:
+// the evidence its faults left, in figures.
+var checks = map[string]func(t *testing.T, out *harness.Outcome){
+	"smoke": func(t *testing.T, out *harness.Outcome) {
+		ev := evidence(t, out, "dyno-cycle")
+		require.GreaterOrEqual(t, ev["cycling"], 1.0, "the dyno manager logged the cycle")
+		require.GreaterOrEqual(t, ev["sigterm"], 1.0)
+	},
+	"dns-ttl-stickiness": func(t *testing.T, out *harness.Outcome) {
 		last := out.Summary.Stages[len(out.Summary.Stages)-1]
 		require.Equal(t, 100, last.Weights["aws"])
 		require.Greater(t, last.ObservedSplit["heroku"], 15.0,
 			"clients that ignore the TTL keep sending to Heroku after the weights say aws 100")
+		require.Greater(t, condition(t, out, "ttl-ignoring-clients")["heroku_share_at_weight_0"], 15.0)
 	},
-	"gate-rollback": func(t *testing.T, out *run.Outcome) {
+	"gate-rollback": func(t *testing.T, out *harness.Outcome) {
 		requireReportRenders(t, out, "rolled back")
 		rb := out.Summary.Rollback
 		require.NotNil(t, rb, "the gate breach must roll the weights back")
 		require.Equal(t, 25, rb.To["aws"])
-		statuses := map[string]int{}
+		statuses := map[report.StageStatus]int{}
 		for _, st := range out.Summary.Stages {
 			statuses[st.Status]++
 		}
 		require.Equal(t, 1, statuses[report.StageRolledBack])
 		require.Equal(t, 1, statuses[report.StageSkipped], "the stage after the rollback is skipped")
+		require.GreaterOrEqual(t, evidence(t, out, "latency")["added_latency_ms"], 300.0, "the probes through aws->postgres measured the toxic")
+		var comparative bool
+		for _, st := range out.Summary.Stages {
+			for _, b := range st.Breaches {
+				comparative = comparative || b.Compare == "heroku"
+			}
+		}
+		require.True(t, comparative, "the comparative budget (target against Heroku) broke")
 	},
-	"flaky-heroku": func(t *testing.T, out *run.Outcome) {
+	"flaky-heroku": func(t *testing.T, out *harness.Outcome) {
 		var platforms []string
 		for _, st := range out.Summary.Stages {
 			for _, b := range st.Breaches {
 				platforms = append(platforms, b.Platform)
 			}
+			if st.Name == "flaky" {
+				codes := st.Platforms["heroku"].ErrorCodes
+				for c, n := range codes {
+					if c != "H13" {
+						require.Less(t, n, codes["H13"], "the flaky router's H13s, not %s, make Heroku's errors", c)
+					}
+				}
+			}
 		}
 		require.Contains(t, platforms, "heroku", "the breach is on the flaky platform")
 		require.NotContains(t, platforms, "aws")
+		require.Greater(t, evidence(t, out, "flaky-router")["h13"], 0.0)
 	},
+	"h12-retry-trap": func(t *testing.T, out *harness.Outcome) {
+		ev := evidence(t, out, "router-timeout-burst")
+		require.Greater(t, ev["h12"], 0.0)
+		require.Greater(t, ev["committed_after"], 0.0, "originals committed after their client saw the H12: the retries raced uncommitted work")
+	},
+	"memory-quota": func(t *testing.T, out *harness.Outcome) {
+		ev := evidence(t, out, "memory-leak")
+		require.Greater(t, ev["r14"]+ev["r15"], 0.0, "the dyno went over its quota")
+	},
+	"postgres-crash": func(t *testing.T, out *harness.Outcome) {
+		ev := evidence(t, out, "postgres-crash")
+		require.Equal(t, 1.0, ev["server_down"], "the harness saw the database gone")
+		for _, inv := range out.Summary.Invariants {
+			require.Equal(t, report.InvariantHeld, inv.Result, "%s: %s", inv.Name, inv.Reason)
+		}
+	},
+	"partner-firewall": func(t *testing.T, out *harness.Outcome) {
+		require.Greater(t, condition(t, out, "partner-firewall")["refused"], 0.0, "Heroku's calls were refused")
+		ev := evidence(t, out, "decommission-heroku")
+		require.Equal(t, 0.0, ev["replicas_after"])
+	},
+	"dyno-cycling-crash": func(t *testing.T, out *harness.Outcome) {
+		require.GreaterOrEqual(t, evidence(t, out, "cycle-web-1")["cycling"], 1.0)
+		require.GreaterOrEqual(t, evidence(t, out, "crash-web-2")["crashed"], 1.0)
+	},
+}
+
+// evidence returns the figures the named fault left.
+func evidence(t *testing.T, out *harness.Outcome, name string) map[string]float64 {
+	t.Helper()
+	for _, f := range out.Summary.Faults() {
+		if f.Name == name {
+			require.True(t, f.Effect.Observed, "fault %s: %s", name, f.Effect.Summary)
+			return f.Effect.Evidence
+		}
+	}
+	t.Fatalf("no fault %s in the summary", name)
+	return nil
+}
+
+// condition returns the figures of the named condition.
+func condition(t *testing.T, out *harness.Outcome, name string) map[string]float64 {
+	t.Helper()
+	for _, f := range out.Summary.Conditions {
+		if f.Name == name {
+			require.True(t, f.Effect.Observed, "condition %s: %s", name, f.Effect.Summary)
+			return f.Effect.Evidence
+		}
+	}
+	t.Fatalf("no condition %s in the summary", name)
+	return nil
+}
+
+// TestEveryScenarioStatesItsReason: a scenario that expects to fail names
+// what must break, and a scenario with faults has a check of their
+// evidence; otherwise its test could pass for any reason at all.
+func TestEveryScenarioStatesItsReason(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	require.NoError(t, err)
+	for _, f := range files {
+		s, err := scenario.Load(f)
+		require.NoError(t, err)
+		name := strings.TrimSuffix(f, ".yaml")
+		if s.Expect.Verdict == "fail" {
+			require.True(t, len(s.Expect.Breaches) > 0 || len(s.Expect.FailingInvariants) > 0, "%s expects fail without naming a breach or an invariant", f)
+		}
+		var faults []string
+		for _, st := range s.Steps {
+			if st.Fault != nil {
+				faults = append(faults, st.Fault.Name)
+			}
+		}
+		if len(faults) > 0 && !strings.HasPrefix(name, "bug-") {
+			require.NotNil(t, checks[name], "%s has faults %v but no check of their evidence", f, faults)
+		}
+	}
 }
 
 func TestScenarios(t *testing.T) {
@@ -156,8 +254,8 @@ func TestSameSeedSameRun(t *testing.T) {
 	wd, err := os.Getwd()
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(slow, []byte(strings.ReplaceAll(string(body2), "../fixtures/", filepath.Join(wd, "..", "fixtures")+"/")), 0o644))
-	c := run.Options{Quick: true, ServiceBinary: bin, Out: filepath.Join(t.TempDir(), "slow")}
-	slowRun, err := run.Run(context.Background(), slow, c)
+	c := harness.Options{Quick: true, ServiceBinary: bin, Out: filepath.Join(t.TempDir(), "slow")}
+	slowRun, err := harness.RunScenario(context.Background(), slow, c)
 	require.NoError(t, err)
 	ps, err := report.LoadProfile(slowRun.Dir)
 	require.NoError(t, err)
@@ -174,12 +272,12 @@ func TestSameSeedSameRun(t *testing.T) {
 
 // requireReportRenders opens the run's report.html in headless Chromium and
 // checks that its four charts were drawn and that it says want.
-func requireReportRenders(t *testing.T, out *run.Outcome, want string) {
+func requireReportRenders(t *testing.T, out *harness.Outcome, want string) {
 	t.Helper()
 	bin := reporttest.FindChromium(t)
 	dom := string(reporttest.Chromium(t, bin, filepath.Join(out.Dir, report.ReportFile), "--dump-dom"))
 	charts, paths := reporttest.Charts(dom)
-	require.Len(t, charts, 4, "latency over time, split, errors, budgets")
+	require.Len(t, charts, 5, "latency over time, split, errors, budgets, CPU per component")
 	for i := range charts {
 		require.Greater(t, paths[i], 5, "chart %d has drawing in it", i)
 	}
@@ -199,9 +297,9 @@ func stageNames(s *report.Summary) []string {
 // verdict it expects — the one TestScenarios/smoke gets from the embedded
 // driver.
 func TestDockerDriverSameVerdict(t *testing.T) {
-	cli := dockertest.Engine(t)
+	cli := testsupport.Engine(t)
 	im := docker.LocalImages()
-	dockertest.RequireImages(t, cli, im.Postgres, im.Redis, im.Mongo, im.LocalStack, im.Toxiproxy, im.Service)
+	testsupport.RequireImages(t, cli, im.Postgres, im.Redis, im.Mongo, im.LocalStack, im.Toxiproxy, im.Service)
 	bin := couponapitest.Binary(t)
 	const f = "smoke.yaml"
 	s, err := scenario.Load(f)
@@ -209,5 +307,130 @@ func TestDockerDriverSameVerdict(t *testing.T) {
 	containers := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin), harness.Infra("docker"))
 	require.Equal(t, "docker", containers.Summary.Driver)
 	require.Equal(t, s.Expect.Verdict, string(containers.Summary.Verdict), "the same scenario gives the same verdict whatever the driver")
-	require.Len(t, containers.Summary.Invariants, len(oracle.Names()), "every invariant was checked")
+	require.Len(t, containers.Summary.Invariants, len(harness.Invariants()), "every invariant was checked")
+}
+
+// variant writes a copy of a shipped scenario with one text replaced (its
+// trace paths made absolute) and returns its path.
+func variant(t *testing.T, base string, oldNew ...string) string {
+	t.Helper()
+	body, err := os.ReadFile(base)
+	require.NoError(t, err)
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	text := string(body)
+	for i := 0; i+1 < len(oldNew); i += 2 {
+		require.Contains(t, text, oldNew[i])
+		text = strings.Replace(text, oldNew[i], oldNew[i+1], 1)
+	}
+	text = strings.ReplaceAll(text, "../fixtures/", filepath.Join(wd, "..", "fixtures")+"/")
+	p := filepath.Join(t.TempDir(), filepath.Base(base))
+	require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+	return p
+}
+
+// TestSlowTargetDatabaseBreaksTheComparativeGate: the default rehearsal
+// with 400 ms added to every round trip between the target and Postgres
+// from the 50 % stage on must fail, on the comparative budget (the target
+// against Heroku in the same window), in that stage and not before.
+func TestSlowTargetDatabaseBreaksTheComparativeGate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the default rehearsal; skipped in -short")
+	}
+	f := variant(t, "staged-cutover.yaml", "  - set_weights: {heroku: 50, aws: 50}\n",
+		"  - set_weights: {heroku: 50, aws: 50}\n  - fault: {name: slow-db, kind: latency, target: \"aws->postgres\", params: {latency: 400ms}}\n")
+	out, err := harness.RunScenario(context.Background(), f, harness.Options{Quick: true, ServiceBinary: couponapitest.Binary(t), Out: filepath.Join(t.TempDir(), "slow-db")})
+	require.NoError(t, err)
+	require.Equal(t, report.Fail, out.Summary.Verdict, "%v", out.Summary.Reasons)
+	var comparative []string
+	for _, st := range out.Summary.Stages {
+		for _, b := range st.Breaches {
+			require.Equal(t, "stage-3-aws-50", b.Stage, "no breach before the fault: %+v", b)
+			if b.Compare == "heroku" {
+				comparative = append(comparative, b.Stage)
+			}
+		}
+	}
+	require.NotEmpty(t, comparative, "the target-against-Heroku budget broke: %v", out.Summary.Reasons)
+	require.GreaterOrEqual(t, evidence(t, out, "slow-db")["added_latency_ms"], 300.0)
+}
+
+// smokeObserves is the smoke scenario's expectation of its own fault, which
+// a variant with another fault drops.
+const smokeObserves = "  observed_faults: [dyno-cycle]\n"
+
+// TestFaultThatCannotStartStopsTheRun: a node drain on the local target
+// (which has no nodes) means the rehearsal is not the one written: the run
+// stops with a fault error (exit 3), its folder marked incomplete.
+func TestFaultThatCannotStartStopsTheRun(t *testing.T) {
+	f := variant(t, "smoke.yaml", "  - fault: {kind: dyno-cycle, target: web.1, after: 2s}\n",
+		"  - fault: {kind: node-drain, after: 1s}\n", smokeObserves, "")
+	dir := filepath.Join(t.TempDir(), "drain")
+	_, err := harness.RunScenario(context.Background(), f, harness.Options{Quick: true, ServiceBinary: couponapitest.Binary(t), Out: dir})
+	var fe *harness.FaultError
+	require.ErrorAs(t, err, &fe)
+	require.ErrorContains(t, err, "has no nodes to drain")
+	_, statErr := os.Stat(filepath.Join(dir, report.IncompleteFile))
+	require.NoError(t, statErr, "the results folder is marked incomplete")
+}
+
+// TestFaultWithoutEffectIsInconclusive: scaling the target to the two
+// replicas it already has disturbs nothing; the rehearsal cannot claim it
+// survived the fault, so the verdict is inconclusive — unless the
+// scenario says the fault may have no effect.
+func TestFaultWithoutEffectIsInconclusive(t *testing.T) {
+	for _, tc := range []struct {
+		effect string
+		want   report.Verdict
+	}{{"", report.Inconclusive}, {", effect: optional", report.Pass}} {
+		f := variant(t, "smoke.yaml", "  - fault: {kind: dyno-cycle, target: web.1, after: 2s}\n",
+			"  - fault: {kind: scale, target: aws, params: {replicas: \"2\"}"+tc.effect+"}\n", smokeObserves, "")
+		out, err := harness.RunScenario(context.Background(), f, harness.Options{Quick: true, ServiceBinary: couponapitest.Binary(t), Out: filepath.Join(t.TempDir(), "noop")})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, out.Summary.Verdict, "%v", out.Summary.Reasons)
+		require.Contains(t, strings.Join(out.Summary.Reasons, "\n"), "scale")
+	}
+}
+
+// TestSaturatedMachineIsNamed: smoke at 30 times its rate is far more than
+// a small machine can replay and serve. The machine, not a platform, is
+// the bottleneck: the stage says so with its figures, its latency budgets
+// are not judged (no latency breach is acted on, early or late), errors
+// still are, and the verdict names the machine.
+func TestSaturatedMachineIsNamed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("saturates the machine for half a minute; skipped in -short")
+	}
+	f := variant(t, "smoke.yaml", "  multiplier: 1\n", "  multiplier: 30\n",
+		"  - hold: {duration: 10s}\n", "  - hold: {duration: 5s}\n",
+		"  - hold: {duration: 10s}\n", "  - hold: {duration: 5s}\n",
+		"  - hold: {duration: 10s}\n", "  - hold: {duration: 5s}\n")
+	out, err := harness.RunScenario(context.Background(), f, harness.Options{ServiceBinary: couponapitest.Binary(t), Out: filepath.Join(t.TempDir(), "saturated")})
+	require.NoError(t, err)
+	st := out.Summary.Stages[0]
+	require.NotNil(t, st.Machine, "the stage has the machine's figures")
+	require.True(t, st.Machine.Saturation.Saturated, "a 30x smoke saturates the machine: %+v", st.Machine.Saturation)
+	require.NotEmpty(t, st.Machine.Components)
+	names := map[string]bool{}
+	for _, c := range st.Machine.Components {
+		names[c.Name] = true
+	}
+	for _, want := range []string{"harness", "router", "load-balancer", "stack/postgres", "stack/redis", "stack/toxiproxy", "heroku/web.1", "heroku/web.2"} {
+		require.True(t, names[want], "component %s accounted for (have %v)", want, names)
+	}
+	for _, g := range st.Gates {
+		if g.Metric == report.MetricErrorRate {
+			require.NotEqual(t, report.GateInconclusive, g.Result, "error budgets still judge: %s", g.Describe())
+			continue
+		}
+		require.Equal(t, report.GateInconclusive, g.Result, g.Describe())
+		require.Contains(t, g.Note, "the rehearsal machine, not a platform, was the bottleneck")
+	}
+	for _, s := range out.Summary.Stages {
+		for _, b := range s.Breaches {
+			require.Equal(t, report.MetricErrorRate, b.Metric, "no latency breach blamed on a platform: %+v", b)
+		}
+	}
+	require.Contains(t, strings.Join(out.Summary.Reasons, "\n"), "the rehearsal machine, not a platform, was the bottleneck in "+st.Name)
+	requireReportRenders(t, out, "The rehearsal machine")
 }

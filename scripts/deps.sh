@@ -6,7 +6,9 @@
 #   chromium        the report test renders report.html headless
 #   fonts-liberation  fonts for that rendering
 #   awscli          the Route53 emulator is tested with the AWS CLI v2 too
+#   prometheus      the harness's metrics are tested with a real Prometheus server
 #   vegeta (Go)     the stage results are checked with `vegeta report`
+#   gotestsum (Go)  `make test` runs go test through it (skips listed, JUnit)
 # Needs root (or sudo) the first time; a no-op afterwards.
 set -euo pipefail
 need=()
@@ -17,6 +19,7 @@ have chromium || need+=(chromium)
 [ -d /usr/share/fonts/truetype/liberation ] || need+=(fonts-liberation)
 [ -x /usr/bin/aws ] || need+=(awscli)
 have redis-server || need+=(redis-server)
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -28,4 +31,8 @@ gobin=$(go env GOPATH)/bin
 if [ ! -x "$gobin/vegeta" ]; then
 	echo "deps: installing the vegeta CLI (go install)" >&2
 	go install github.com/tsenart/vegeta/v12@v12.13.0
+fi
+if [ ! -x "$gobin/gotestsum" ]; then
+	echo "deps: installing gotestsum (go install)" >&2
+	go install gotest.tools/gotestsum@v1.13.0
 fi

@@ -59,7 +59,7 @@ func main() {
 }
 
 func run(inPath, outDir string, quiet bool, stdin io.Reader, stdout io.Writer) error {
-	var src io.Reader = stdin
+	src := stdin
 	if inPath != "" {
 		f, err := os.Open(inPath)
 		if err != nil {
@@ -203,7 +203,7 @@ func writeTable(w io.Writer, r *Run, m machine) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", shortPkg(b.Package), b.Name, b.Iterations, cols["ns/op"], cols["B/op"], cols["allocs/op"], strings.Join(other, ", "))
 	}
-	tw.Flush()
+	_ = tw.Flush() // w is the caller's buffer
 
 	fmt.Fprintln(w, "\ntargets (DESIGN.md)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -215,7 +215,7 @@ func writeTable(w io.Writer, r *Run, m machine) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Bound, v, t.Status, t.Bench)
 	}
-	tw.Flush()
+	_ = tw.Flush()
 	if len(r.Failed) > 0 {
 		fmt.Fprintf(w, "\nFAILED: %s\n", strings.Join(r.Failed, ", "))
 	}

@@ -22,14 +22,14 @@ PASS
 ok  	github.com/cutover/cutover/harness/stack/embedded	3.1s
 goos: linux
 goarch: amd64
-pkg: github.com/cutover/cutover/harness/traffic/replay
+pkg: github.com/cutover/cutover/harness/internal/replay
 cpu: AMD EPYC 7B13
 BenchmarkReplayVsVegeta-2   	       1	5000000000 ns/op	  4850 replay_req/s	  5100 vegeta_req/s	 0.951 replay/vegeta
 BenchmarkReplayMemory-2
     bench_test.go:200: replaying 5000 req/s for 10s
 BenchmarkReplayMemory-2   	       1	10000000000 ns/op	   312.5 MB-rss	  1024 B/op	  12 allocs/op
 PASS
-ok  	github.com/cutover/cutover/harness/traffic/replay	16.2s
+ok  	github.com/cutover/cutover/harness/internal/replay	16.2s
 pkg: github.com/cutover/cutover/harness/report
 BenchmarkMannWhitney-2   	    3021	    401234 ns/op	 4.98e+08 samples/s
 pkg: github.com/cutover/cutover/harness/platform/heroku
@@ -37,7 +37,7 @@ BenchmarkRouterOverhead-2   	       1	         1.231 direct_p50_ms	         1.09
 pkg: github.com/cutover/cutover/harness/platform/local
 BenchmarkLoadBalancerOverhead-2   	       1	        55.00 direct-p50-µs	         1.767 p50/direct	         1.499 p99/direct
 --- FAIL: BenchmarkBroken
-FAIL	github.com/cutover/cutover/harness/oracle	0.5s
+FAIL	github.com/cutover/cutover/harness/internal/oracle	0.5s
 `
 
 func TestParse(t *testing.T) {
@@ -52,7 +52,7 @@ func TestParse(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, 0.951, v)
 	require.Equal(t, "ReplayMemory", r.Benches[2].Name, "the name printed alone before a slow result is skipped")
-	require.Equal(t, []string{"github.com/cutover/cutover/harness/oracle"}, r.Failed)
+	require.Equal(t, []string{"github.com/cutover/cutover/harness/internal/oracle"}, r.Failed)
 
 	_, err = parse(strings.NewReader("BenchmarkX-2  1  abc ns/op\n"), nil)
 	require.ErrorContains(t, err, `line 1: benchmark X: value "abc" of ns/op`)
@@ -64,7 +64,7 @@ func TestRunPrintsTheTableAndWritesResults(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench")
 	var stdout bytes.Buffer
 	err := run(in, out, false, nil, &stdout)
-	require.ErrorContains(t, err, "benchmarks failed in github.com/cutover/cutover/harness/oracle")
+	require.ErrorContains(t, err, "benchmarks failed in github.com/cutover/cutover/harness/internal/oracle")
 
 	text := stdout.String()
 	require.True(t, strings.HasPrefix(text, "goos: linux"), "the benchmark output passes through first")
@@ -77,7 +77,7 @@ func TestRunPrintsTheTableAndWritesResults(t *testing.T) {
 	// Every benchmark reporting a target's unit gets its own row.
 	require.Regexp(t, `harness path median / direct call median\s+≤ 1\.1\s+1\.1\s+met\s+harness/platform/heroku RouterOverhead\n`, text)
 	require.Regexp(t, `harness path median / direct call median\s+≤ 1\.1\s+1\.77\s+MISSED\s+harness/platform/local LoadBalancerOverhead\n`, text)
-	require.Contains(t, text, "FAILED: github.com/cutover/cutover/harness/oracle")
+	require.Contains(t, text, "FAILED: github.com/cutover/cutover/harness/internal/oracle")
 
 	latest, err := os.ReadFile(filepath.Join(out, "latest.txt"))
 	require.NoError(t, err)

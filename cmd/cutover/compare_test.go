@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover/cutover/harness/report"
-	"github.com/cutover/cutover/harness/report/reporttest"
+	"github.com/cutover/cutover/harness/reporttest"
 )
 
 func synthRun(t *testing.T, o reporttest.Options) string {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutover/cutover/harness/stack/docker/engine"
+	"github.com/cutover/cutover/internal/dockerengine"
 )
 
 // newInfraPruneCmd is `cutover infra prune`: it removes the containers,
@@ -36,12 +36,12 @@ nothing is removed: the list says what would be.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 			defer cancel()
-			cli, err := engine.Connect(ctx)
+			cli, err := dockerengine.Connect(ctx)
 			if err != nil {
 				return withCode(exitInfra, err)
 			}
-			defer cli.Close()
-			rep, err := engine.Prune(ctx, cli, engine.PruneOptions{Run: run, All: all, DryRun: dryRun})
+			defer func() { _ = cli.Close() }()
+			rep, err := dockerengine.Prune(ctx, cli, dockerengine.PruneOptions{Run: run, All: all, DryRun: dryRun})
 			if werr := writePruneReport(cmd, rep, dryRun, asJSON); werr != nil {
 				return werr
 			}
@@ -58,14 +58,14 @@ nothing is removed: the list says what would be.`,
 	return cmd
 }
 
-func writePruneReport(cmd *cobra.Command, rep engine.PruneReport, dryRun, asJSON bool) error {
+func writePruneReport(cmd *cobra.Command, rep dockerengine.PruneReport, dryRun, asJSON bool) error {
 	out := cmd.OutOrStdout()
 	if asJSON {
 		if rep.Removed == nil {
-			rep.Removed = []engine.Resource{}
+			rep.Removed = []dockerengine.Resource{}
 		}
 		if rep.Kept == nil {
-			rep.Kept = []engine.Resource{}
+			rep.Kept = []dockerengine.Resource{}
 		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")

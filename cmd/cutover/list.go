@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"text/tabwriter"
@@ -21,6 +22,9 @@ func newListCmd() *cobra.Command {
 			files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 			if err != nil {
 				return withCode(exitInput, err)
+			}
+			if len(files) == 0 {
+				return withCode(exitInput, noScenarios(dir))
 			}
 			sort.Strings(files)
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -46,4 +50,17 @@ func newListCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dir, "dir", "scenarios", "folder of scenario files")
 	return cmd
+}
+
+// noScenarios says where list looked, as an absolute path, and why nothing
+// was there, so a user who ran it outside the repository knows what to do.
+func noScenarios(dir string) error {
+	where, err := filepath.Abs(dir)
+	if err != nil {
+		where = dir
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("no scenarios: looked in %s: %w (run from the repository root or give --dir)", where, err)
+	}
+	return fmt.Errorf("no scenarios: no *.yaml file in %s (run from the repository root or give --dir)", where)
 }

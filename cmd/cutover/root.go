@@ -15,6 +15,9 @@ const (
 	exitFail  = 1
 	exitInput = 2
 	exitInfra = 3
+	// exitInconclusive: the run could not decide (too few samples, a fault
+	// without evidence, an unchecked invariant, a saturated machine).
+	exitInconclusive = 4
 )
 
 // exitError carries an exit code through cobra.
@@ -42,7 +45,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newRunCmd(), newListCmd(), newInfraCmd(), newCompareCmd(), newReportCmd(), newTraceCmd())
+	root.AddCommand(newVersionCmd(), newRunCmd(), newListCmd(), newInfraCmd(), newCompareCmd(), newReportCmd(), newTraceCmd(), newCapacityCmd())
 	return root
 }
 

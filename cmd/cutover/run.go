@@ -10,13 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover/cutover/harness"
 	"github.com/cutover/cutover/harness/report"
-	"github.com/cutover/cutover/harness/run"
 )
 
 func newRunCmd() *cobra.Command {
 	var (
-		opts          run.Options
+		opts          harness.Options
 		maxRegression string
 		cpuProfile    string
 	)
@@ -30,7 +30,10 @@ scheduled faults, evaluate the gates (rolling back on a breach), and check the
 invariants on the final state.
 
 Exit codes: 0 pass, 1 the scenario failed (a gate, a budget or an invariant),
-2 bad input (flags, scenario, trace), 3 the infrastructure could not start.`,
+2 bad input (flags, scenario, trace), 3 the infrastructure could not start or
+a fault could not be applied, 4 inconclusive (too few samples, a fault that
+left no evidence, an invariant that could not be checked, or the rehearsal
+machine itself saturated: the run could not decide).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if maxRegression != "" {
@@ -57,13 +60,16 @@ Exit codes: 0 pass, 1 the scenario failed (a gate, a budget or an invariant),
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			opts.Progress = cmd.OutOrStdout()
-			out, err := run.Run(ctx, args[0], opts)
-			var inErr *run.InputError
-			var infraErr *run.InfraError
+			out, err := harness.RunScenario(ctx, args[0], opts)
+			var inErr *harness.InputError
+			var infraErr *harness.InfraError
+			var faultErr *harness.FaultError
 			switch {
 			case errors.As(err, &inErr):
 				return withCode(exitInput, err)
 			case errors.As(err, &infraErr):
+				return withCode(exitInfra, err)
+			case errors.As(err, &faultErr):
 				return withCode(exitInfra, err)
 			case err != nil:
 				return withCode(exitFail, err)
@@ -71,10 +77,13 @@ Exit codes: 0 pass, 1 the scenario failed (a gate, a budget or an invariant),
 			for _, u := range out.Unexpected {
 				fmt.Fprintln(cmd.ErrOrStderr(), "not as the scenario expects:", u)
 			}
-			if !out.Pass() {
-				return withCode(exitFail, fmt.Errorf("scenario %s failed: %s", out.Summary.Scenario, out.Summary.Reasons[0]))
+			switch out.Summary.Verdict {
+			case report.Pass:
+				return nil
+			case report.Inconclusive:
+				return withCode(exitInconclusive, fmt.Errorf("scenario %s was inconclusive: %s", out.Summary.Scenario, out.Summary.Reasons[0]))
 			}
-			return nil
+			return withCode(exitFail, fmt.Errorf("scenario %s failed: %s", out.Summary.Scenario, out.Summary.Reasons[0]))
 		},
 	}
 	f := cmd.Flags()
@@ -87,6 +96,9 @@ Exit codes: 0 pass, 1 the scenario failed (a gate, a budget or an invariant),
 	f.StringVar(&opts.Baseline, "baseline", "", "a profile.json (or results folder) this run must not regress against")
 	f.StringVar(&maxRegression, "max-regression", "", "largest allowed regression against --baseline, e.g. 10%")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write the harness's CPU profile to this file (go tool pprof)")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve the live rehearsal to Prometheus at http://ADDR/metrics (loopback, e.g. 127.0.0.1:9464; port 0 picks one); the final scrape is in metrics.txt")
+	f.DurationVar(&opts.MetricsLinger, "metrics-linger", 0, "keep serving --metrics-addr this long after the run, for a last scrape")
+	f.Var(credentialsFlag{&opts.Route53Credentials}, "route53-credentials", route53CredentialsUsage+", overriding the scenario's dns.route53_credentials")
 	f.StringArrayVar(&opts.Images, "image", nil, "docker driver: image for a service, name=ref (postgres, redis, mongo, localstack, toxiproxy, service); repeatable")
 	return cmd
 }

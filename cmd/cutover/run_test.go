@@ -17,6 +17,7 @@ steps:
   - fault: {kind: latency, target: aws->postgres, params: {latency: 100ms}}
   - hold: {duration: 10s}
 invariants: [idempotency]
+gate: {budgets: [{error_rate: 0.01}]}
 `
 
 // Bad input gets exit 2 and an error naming the file, line and field,
@@ -32,10 +33,17 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"unknown fault kind", strings.Replace(validScenario, "kind: latency", "kind: meteor", 1), nil, "FILE:6: steps[1].fault.kind: unknown fault kind \"meteor\""},
 		{"bad fault parameter", strings.Replace(validScenario, "latency: 100ms", "latency: soon", 1), nil, "FILE:6: steps[1].fault.params.latency"},
 		{"unknown invariant", strings.Replace(validScenario, "[idempotency]", "[idempotence]", 1), nil, "FILE:8: invariants[0]: \"idempotence\" is not an invariant"},
-		{"unknown planted bug", validScenario + "service: {bugs: [typo]}\n", nil, "FILE:9: service.bugs"},
+		{"unknown planted bug", validScenario + "service: {bugs: [typo]}\n", nil, "FILE:10: service.bugs"},
+		{"a gate that cannot fail", strings.Replace(validScenario, "error_rate: 0.01", "error_rate: 1", 1), nil, "FILE:9: gate.budgets[0].error_rate: 1 must be in [0, 1)"},
+		{"a ratio with nothing to compare", strings.Replace(validScenario, "error_rate: 0.01", "p99: 1.25x", 1), nil, "FILE:9: gate.budgets[0].p99: 1.25x is a ratio"},
+		{"no gate at all", strings.Replace(validScenario, "gate: {budgets: [{error_rate: 0.01}]}\n", "", 1), nil, "gate.budgets: no budget"},
+		{"an expected breach in no stage", validScenario + "expect: {verdict: fail, breaches: [{stage: nowhere}]}\n", nil, "FILE:10: expect.breaches[0].stage: no hold is named \"nowhere\""},
 		{"trace too short", strings.Replace(validScenario, "duration: 10s}", "duration: 10m}", 1), nil, "FILE:4: steps: the holds replay 1h0m0s of trace"},
 		{"bad --infra flag", validScenario, []string{"--infra", "podman"}, "--infra: \"podman\" is not one of"},
 		{"regression bound without baseline", validScenario, []string{"--max-regression", "10%"}, "--max-regression needs --baseline"},
+		{"required Route53 credentials with docker", validScenario + "dns: {route53_credentials: {access_key_id: AKID, secret_access_key: s}}\n", []string{"--infra", "docker"}, "FILE:10: dns.route53_credentials: the docker driver's Route53 accepts any credentials"},
+		{"--route53-credentials with docker", validScenario, []string{"--infra", "docker", "--route53-credentials", "AKID:s"}, "--route53-credentials: the docker driver's Route53 accepts any credentials"},
+		{"a malformed --route53-credentials", validScenario, []string{"--route53-credentials", "AKID"}, "want ACCESS_KEY_ID:SECRET_ACCESS_KEY"},
 		{"missing file", "", nil, "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

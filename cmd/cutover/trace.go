@@ -82,7 +82,7 @@ replaying it. The same flags give the same bytes.`,
 			}
 			vouchers, err := synth.Generate(cfg, w)
 			if err != nil {
-				w.Close()
+				_ = w.Close()
 				return err
 			}
 			if err := w.Close(); err != nil {
@@ -108,7 +108,7 @@ replaying it. The same flags give the same bytes.`,
 	f.IntVar(&cfg.Vouchers, "vouchers", cfg.Vouchers, "discount vouchers")
 	f.IntVar(&cfg.GiftCards, "gift-cards", cfg.GiftCards, "gift cards")
 	f.IntVar(&cfg.Customers, "customers", cfg.Customers, "customers")
-	f.IntVar(&cfg.Clients, "clients", cfg.Clients, "virtual clients (each with its own DNS cache)")
+	f.IntVar(&cfg.Clients, "clients", cfg.Clients, "checkout servers of the API customer (server-side clients; each end user's device is a client of its own, with its own DNS cache)")
 	f.DurationVar(&cfg.BurstEvery, "burst-every", cfg.BurstEvery, "mean gap between checkout bursts")
 	return cmd
 }
@@ -180,12 +180,12 @@ with Ctrl-C (or --duration); the trace and its sidecar are then complete.`,
 			}
 			rec, err := record.New(record.Config{Upstream: u, Redact: redact, NoDefaults: noDefaults}, w)
 			if err != nil {
-				w.Close()
+				_ = w.Close()
 				return withCode(exitInput, err)
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
-				w.Close()
+				_ = w.Close()
 				return withCode(exitInfra, fmt.Errorf("--listen: %w", err))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -255,7 +255,7 @@ targets have no timestamps: --rate spaces them. Samples: fixtures/import-samples
 			}
 			for _, r := range reqs {
 				if err := w.Write(r); err != nil {
-					w.Close()
+					_ = w.Close()
 					return err
 				}
 			}
@@ -289,7 +289,7 @@ func newTraceStatsCmd() *cobra.Command {
 			if err != nil {
 				return withCode(exitInput, err)
 			}
-			defer r.Close()
+			defer func() { _ = r.Close() }()
 			st, err := trace.Summarize(r, top)
 			if err != nil {
 				return withCode(exitInput, err)

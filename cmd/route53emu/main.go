@@ -54,7 +54,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer emu.Close()
+	defer func() { _ = emu.Close() }()
 
 	relay, err := newRelay(ctx, emu.URL(), emu.DNSAddr(), *apiAddr, *dnsAddr)
 	if err != nil {
@@ -131,7 +131,7 @@ func (r *relay) serve(ctx context.Context) error {
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	r.dnsTCP.Close()
-	r.dnsUDP.Close()
+	_ = r.dnsUDP.Close()
 	wg.Wait()
 	return err
 }

@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// ServicePackage is the import path of the reference service's main
+// package, which the harness builds when no binary is given.
+const ServicePackage = "github.com/cutover/cutover/cmd/couponapi"
+
 // Headers. Every /v1 request carries the application credentials.
 const (
 	HeaderAppID          = "X-App-Id"
@@ -256,6 +260,7 @@ const (
 	PathRedemptions = "/v1/redemptions"
 	PathHealth      = "/healthz"
 	PathReady       = "/readyz"
+	PathMetrics     = "/metrics"
 )
 
 // VoucherPath is GET /v1/vouchers/{code}.

@@ -14,13 +14,15 @@ type Bug string
 
 // The planted bugs.
 const (
-	CheckThenAct         Bug = "check_then_act"
-	IdempotencyIgnored   Bug = "idempotency_ignored"
-	IdempotencyRedisOnly Bug = "idempotency_redis_only"
-	ValidateCacheStale   Bug = "validate_cache_stale"
-	OutboxSkipped        Bug = "outbox_skipped"
-	RollbackTwice        Bug = "rollback_twice"
-	ImportBuffer         Bug = "import_buffer"
+	CheckThenAct          Bug = "check_then_act"
+	IdempotencyIgnored    Bug = "idempotency_ignored"
+	IdempotencyRedisOnly  Bug = "idempotency_redis_only"
+	ValidateCacheStale    Bug = "validate_cache_stale"
+	OutboxSkipped         Bug = "outbox_skipped"
+	RollbackTwice         Bug = "rollback_twice"
+	ImportBuffer          Bug = "import_buffer"
+	IdempotencyByCustomer Bug = "idempotency_by_customer"
+	RollbackRestoresTwice Bug = "rollback_restores_twice"
 )
 
 // Info documents one bug in one line: what it does and what it breaks.
@@ -38,6 +40,8 @@ var Bugs = []Info{
 	{OutboxSkipped, "audit events skip the outbox and are written to Mongo after commit: a Mongo outage or a crash after commit loses them"},
 	{RollbackTwice, "rollback does not check whether the redemption was already rolled back: a second rollback restores the quantity or balance again"},
 	{ImportBuffer, "import reads the whole upload into memory and keeps it: memory grows with every import (R14/R15 on Heroku)"},
+	{IdempotencyByCustomer, "redeem's idempotency record is keyed by the customer instead of the Idempotency-Key: a returning customer's next redeem, under a new key, is answered with their first redemption and nothing is committed"},
+	{RollbackRestoresTwice, "rollback takes the redemption's amount off the voucher's redeemed_amount twice (the restore left in two statements): the counter falls below what its redemptions add up to, while quantity and balance stay right"},
 }
 
 // Set is the set of bugs switched on.

@@ -38,7 +38,7 @@ func TestTableIsComplete(t *testing.T) {
 		require.NotEmpty(t, b.Effect)
 		require.NotContains(t, b.Effect, "\n", "one line per bug")
 	}
-	require.Len(t, seen, 7)
+	require.Len(t, seen, 9)
 	var none Set
 	require.False(t, none.Has(CheckThenAct))
 }

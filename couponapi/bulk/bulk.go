@@ -97,7 +97,7 @@ func ReadCSV(r io.Reader, fn ItemFunc) error {
 	}
 	for {
 		rec, err := cr.Read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

@@ -7,9 +7,6 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,9 +22,8 @@ import (
 	"github.com/cutover/cutover/couponapi/client"
 	"github.com/cutover/cutover/couponapi/config"
 	"github.com/cutover/cutover/couponapi/service"
-	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/platform/proc"
-	"github.com/cutover/cutover/harness/stack"
+	"github.com/cutover/cutover/internal/gobuild"
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // The credentials every test instance accepts.
@@ -36,37 +32,34 @@ const (
 	AppToken = "cutover-test-token"
 )
 
-// Binary builds ./cmd/couponapi as a static binary (CGO_ENABLED=0) into a
-// temporary directory of t and returns its path. The Go build cache makes
-// repeated builds cheap.
+// Binary builds the reference service (CGO_ENABLED=0) by import path, in
+// the module of the working directory — this repository, or a module that
+// requires cutover — and returns its path.
 func Binary(t testing.TB) string {
 	t.Helper()
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	bin, err := gobuild.Binary(context.Background(), api.ServicePackage, "")
 	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if root == "." || root == "" {
-		t.Fatalf("go env GOMOD: not inside the cutover module")
-	}
-	bin := filepath.Join(t.TempDir(), "couponapi")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/couponapi")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build couponapi: %v\n%s", err, out)
+		t.Fatalf("build couponapi: %v", err)
 	}
 	return bin
+}
+
+// Stack is where an instance keeps its data: the direct URLs of Postgres,
+// Redis and Mongo. The Endpoints of a harness stack satisfies it, so this
+// package needs nothing of the harness.
+type Stack interface {
+	DataURLs() (postgres, redis, mongo string)
 }
 
 // Env is the environment of a couponapi using the stack endpoints ep (the
 // direct URLs) with the test credentials, a short outbox poll, and extra
 // on top (extra values "" remove a variable). PORT is not set.
-func Env(ep stack.Endpoints, extra map[string]string) map[string]string {
+func Env(ep Stack, extra map[string]string) map[string]string {
+	pg, redis, mongo := ep.DataURLs()
 	env := map[string]string{
-		"DATABASE_URL": ep.PostgresURL,
-		"REDIS_URL":    ep.RedisURL,
-		"MONGODB_URL":  ep.MongoURL,
+		"DATABASE_URL": pg,
+		"REDIS_URL":    redis,
+		"MONGODB_URL":  mongo,
 		"APP_ID":       AppID,
 		"APP_TOKEN":    AppToken,
 		"OUTBOX_POLL":  "100ms",
@@ -92,7 +85,7 @@ type Instance struct {
 // Start runs couponapi in process on 127.0.0.1 with Env(ep, extra) and
 // returns once it is ready. It shuts down at cleanup and prints its log if
 // the test failed.
-func Start(t testing.TB, ep stack.Endpoints, extra map[string]string) *Instance {
+func Start(t testing.TB, ep Stack, extra map[string]string) *Instance {
 	t.Helper()
 	env := Env(ep, extra)
 	env["HOST"], env["PORT"] = "127.0.0.1", "0"
@@ -101,7 +94,9 @@ func Start(t testing.TB, ep stack.Endpoints, extra map[string]string) *Instance 
 		t.Fatalf("couponapi config: %v", err)
 	}
 	logBuf := &SyncBuffer{}
-	svc, err := service.Start(cfg, applog.Logger(logBuf, cfg.LogLevel))
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	svc, err := service.Start(sctx, cfg, applog.Logger(logBuf, cfg.LogLevel))
+	cancel()
 	if err != nil {
 		t.Fatalf("start couponapi: %v", err)
 	}
@@ -123,7 +118,7 @@ func Start(t testing.TB, ep stack.Endpoints, extra map[string]string) *Instance 
 
 // Process is couponapi run as a child process of the test.
 type Process struct {
-	platform.Instance
+	proc.Instance
 	URL    string
 	Client *client.Client
 	Log    *SyncBuffer
@@ -132,19 +127,20 @@ type Process struct {
 // StartProcess runs the binary bin on a free port of 127.0.0.1 with
 // Env(ep, extra) (and nothing else from the test's environment) and returns
 // once /readyz answers 200. It is killed at cleanup if still running.
-func StartProcess(t testing.TB, bin string, ep stack.Endpoints, extra map[string]string) *Process {
+func StartProcess(t testing.TB, bin string, ep Stack, extra map[string]string) *Process {
 	t.Helper()
-	port, err := stack.FreePort("127.0.0.1")
+	port, release, err := proc.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	release() // the process binds it next; until here no one else could take it
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	env := Env(ep, extra)
 	env["HOST"] = "127.0.0.1"
 	logBuf := &SyncBuffer{}
-	inst, err := proc.Runner{}.Start(context.Background(),
-		platform.ServiceSpec{Name: "couponapi", Command: []string{bin}, Env: env},
-		platform.InstanceConfig{Name: "couponapi", Addr: addr, Output: func(_, line string) {
+	inst, err := proc.Local{}.Start(context.Background(),
+		proc.Spec{Name: "couponapi", Command: []string{bin}, Env: env},
+		proc.InstanceConfig{Name: "couponapi", Addr: addr, Output: func(_, line string) {
 			logBuf.WriteLine(line)
 		}})
 	if err != nil {

@@ -61,6 +61,12 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, canonical an
 	if s.d.Bugs.Has(bugs.IdempotencyRedisOnly) {
 		idem.Key = "" // planted bug: Postgres keeps no record; only the Redis copy below
 	}
+	if rr, ok := canonical.(api.RedeemRequest); ok && key != "" && s.d.Bugs.Has(bugs.IdempotencyByCustomer) {
+		// Planted bug: "one checkout per customer" — the record is the
+		// customer's, whatever the key and the request.
+		idem.Key = "customer:" + rr.Customer.SourceID
+		idem.Hash = []byte(idem.Key)
+	}
 	ctx, cancel := s.dbContext(r, true)
 	defer cancel()
 	resp, replayed, err := s.d.Store.Idempotent(ctx, idem, func(ctx context.Context, tx *store.Tx) (store.Response, error) {

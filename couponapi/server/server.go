@@ -24,6 +24,7 @@ import (
 	"github.com/cutover/cutover/couponapi/api"
 	"github.com/cutover/cutover/couponapi/bugs"
 	"github.com/cutover/cutover/couponapi/cache"
+	"github.com/cutover/cutover/couponapi/metrics"
 	"github.com/cutover/cutover/couponapi/store"
 )
 
@@ -49,6 +50,9 @@ type Deps struct {
 	// Committed is called after a transaction that recorded events
 	// committed (it wakes the outbox relay). Nil is a no-op.
 	Committed func()
+	// Metrics, when set, counts every request and is served at GET
+	// /metrics (no credentials, like /healthz).
+	Metrics *metrics.Service
 }
 
 // Server serves the coupon API.
@@ -110,6 +114,9 @@ func (s *Server) routes() {
 	}
 	route(api.PathHealth, map[string]http.HandlerFunc{"GET": s.healthz})
 	route(api.PathReady, map[string]http.HandlerFunc{"GET": s.readyz})
+	if s.d.Metrics != nil {
+		route(api.PathMetrics, map[string]http.HandlerFunc{"GET": s.d.Metrics.Handler().ServeHTTP})
+	}
 	route(api.PathVouchers, map[string]http.HandlerFunc{"POST": s.createVoucher})
 	route(api.PathImport, map[string]http.HandlerFunc{"POST": s.importVouchers})
 	route(api.PathExport, map[string]http.HandlerFunc{"GET": s.exportVouchers})
@@ -150,9 +157,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 	w.Header().Set(api.HeaderRequestID, ri.requestID)
 	rec := &recorder{ResponseWriter: w}
+	if s.d.Metrics != nil {
+		s.d.Metrics.Start()
+	}
 	defer func() {
+		if s.d.Metrics != nil {
+			s.d.Metrics.Done(routeOf(r), r.Method, rec.statusOrOK(), time.Since(start))
+		}
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
+			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				ri.err = errors.New("response aborted")
 				s.logRequest(r, rec, ri, start)
 				panic(p)
@@ -200,11 +213,20 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, ri *reqInfo) bool
 	return true
 }
 
-func (s *Server) logRequest(r *http.Request, rec *recorder, ri *reqInfo, start time.Time) {
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
+// routeOf is the route pattern that served r, without its method, or
+// metrics.Unrouted when the request was refused before routing.
+func routeOf(r *http.Request) string {
+	if r.Pattern == "" {
+		return metrics.Unrouted
 	}
+	if _, path, ok := strings.Cut(r.Pattern, " "); ok {
+		return path
+	}
+	return r.Pattern
+}
+
+func (s *Server) logRequest(r *http.Request, rec *recorder, ri *reqInfo, start time.Time) {
+	status := rec.statusOrOK()
 	path := r.URL.Path
 	if r.URL.RawQuery != "" {
 		path += "?" + r.URL.RawQuery
@@ -256,6 +278,14 @@ type recorder struct {
 	status int
 	bytes  int64
 	wrote  bool
+}
+
+// statusOrOK is the status written, 200 when none was.
+func (rec *recorder) statusOrOK() int {
+	if rec.status == 0 {
+		return http.StatusOK
+	}
+	return rec.status
 }
 
 func (rec *recorder) WriteHeader(code int) {

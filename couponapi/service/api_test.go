@@ -126,7 +126,9 @@ func TestAPI(t *testing.T) {
 		require.NoError(t, err)
 		_, err = c.CreateVoucher(ctx, couponapitest.Voucher("DUP", 1, 1))
 		require.Equal(t, api.KeyDuplicate, apiKey(err))
-		require.Equal(t, 409, err.(*api.Error).Code)
+		var aerr *api.Error
+		require.ErrorAs(t, err, &aerr)
+		require.Equal(t, 409, aerr.Code)
 	})
 
 	t.Run("voucher rules in validate and redeem", func(t *testing.T) {
@@ -163,7 +165,9 @@ func TestAPI(t *testing.T) {
 					require.False(t, val.Valid)
 					require.Equal(t, tc.key, val.Key)
 					require.Equal(t, tc.key, apiKey(rerr))
-					require.Equal(t, 400, rerr.(*api.Error).Code)
+					var aerr *api.Error
+					require.ErrorAs(t, rerr, &aerr)
+					require.Equal(t, 400, aerr.Code)
 					return
 				}
 				require.True(t, val.Valid, val.Reason)
@@ -294,7 +298,9 @@ func TestAPI(t *testing.T) {
 			_, err := limited.Client.Voucher(ctx, "DUP")
 			if apiKey(err) == api.KeyRateLimited {
 				limitedN++
-				require.Equal(t, 429, err.(*api.Error).Code)
+				var aerr *api.Error
+				require.ErrorAs(t, err, &aerr)
+				require.Equal(t, 429, aerr.Code)
 			}
 		}
 		require.GreaterOrEqual(t, limitedN, 10)
@@ -423,7 +429,9 @@ func TestPostgresOutage(t *testing.T) {
 	start := time.Now()
 	_, err = inst.Client.Redeem(ctx, "OUTAGE", "k1", redeemReq(1, 100))
 	require.Equal(t, api.KeyUnavailable, apiKey(err), "%v", err)
-	require.Equal(t, 503, err.(*api.Error).Code)
+	var aerr *api.Error
+	require.ErrorAs(t, err, &aerr)
+	require.Equal(t, 503, aerr.Code)
 	require.Less(t, time.Since(start), 3*time.Second)
 	_, err = inst.Client.Ready(ctx)
 	require.Error(t, err)

@@ -87,6 +87,8 @@ var scenarios = []scenario{
 	{"rollback restores exactly once", bugs.RollbackTwice, nil, rollbackOnce},
 	{"validate never says valid longer than VALIDATE_CACHE_TTL after exhaustion", bugs.ValidateCacheStale,
 		map[string]string{"VALIDATE_CACHE_TTL": "1s"}, validateCacheBound},
+	{"a redeem is answered with its own key's redemption", bugs.IdempotencyByCustomer, nil, answerPerKey},
+	{"a rollback gives back exactly what its redemption took", bugs.RollbackRestoresTwice, nil, rollbackRestoresOnce},
 }
 
 // TestInvariants runs each scenario on a correct service (two instances,
@@ -294,6 +296,54 @@ func rollbackOnce(w *world) error {
 	require.NoError(w.t, err)
 	if g.Gift.Balance != 1000 {
 		return violationf("gift card balance after one redemption of 300 and its rollback: %d, want 1000", g.Gift.Balance)
+	}
+	return nil
+}
+
+func answerPerKey(w *world) error {
+	ctx := context.Background()
+	code := w.code("PERKEY")
+	w.create(couponapitest.Voucher(code, 0, 100))
+	// One customer, three orders, three keys, on both platforms.
+	var ids []string
+	for i := range 3 {
+		req := redeemReq(7, 1000)
+		req.Order.ID = fmt.Sprintf("ord-%s-%d", code, i)
+		r, err := w.client(i).Redeem(ctx, code, fmt.Sprintf("%s-k%d", code, i), req)
+		require.NoError(w.t, err)
+		ids = append(ids, r.ID)
+	}
+	list, err := w.client(0).AllRedemptions(ctx, code)
+	require.NoError(w.t, err)
+	byID := map[string]api.Redemption{}
+	for _, r := range list {
+		byID[r.ID] = r
+	}
+	for i, id := range ids {
+		if key := fmt.Sprintf("%s-k%d", code, i); byID[id].IdempotencyKey != key {
+			return violationf("redeem with key %s was answered with redemption %s, which holds key %q (%d redemptions listed)", key, id, byID[id].IdempotencyKey, len(list))
+		}
+	}
+	return nil
+}
+
+func rollbackRestoresOnce(w *world) error {
+	ctx := context.Background()
+	code := w.code("AMOUNT")
+	w.create(couponapitest.Voucher(code, 5, 100))
+	var reds []api.Redemption
+	for i := range 3 {
+		r, err := w.client(i).Redeem(ctx, code, "", redeemReq(i, 1000))
+		require.NoError(w.t, err)
+		reds = append(reds, r)
+	}
+	_, err := w.client(1).Rollback(ctx, reds[0].ID, "mistake")
+	require.NoError(w.t, err)
+	v, err := w.client(0).Voucher(ctx, code)
+	require.NoError(w.t, err)
+	if want := reds[1].Amount + reds[2].Amount; v.Redemption.RedeemedAmount != want || v.Redemption.RedeemedQuantity != 2 {
+		return violationf("after 3 redemptions of 100 and one rollback: redeemed_quantity %d, redeemed_amount %d, want 2 and %d",
+			v.Redemption.RedeemedQuantity, v.Redemption.RedeemedAmount, want)
 	}
 	return nil
 }

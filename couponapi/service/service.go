@@ -24,6 +24,7 @@ import (
 	"github.com/cutover/cutover/couponapi/cache"
 	"github.com/cutover/cutover/couponapi/config"
 	"github.com/cutover/cutover/couponapi/events"
+	"github.com/cutover/cutover/couponapi/metrics"
 	"github.com/cutover/cutover/couponapi/partner"
 	"github.com/cutover/cutover/couponapi/server"
 	"github.com/cutover/cutover/couponapi/store"
@@ -48,11 +49,16 @@ type Service struct {
 	wg   sync.WaitGroup
 }
 
-// Start binds the port at once (a platform routes to a process once its
-// port is bound) and prepares the dependencies in the background: until the
-// schema is migrated, /readyz and the API answer 503. Only bad
-// configuration fails Start; unreachable dependencies are retried.
-func Start(cfg config.Config, log *slog.Logger) (*Service, error) {
+// Start prepares the dependencies — the schema migrated, retrying while
+// Postgres is unreachable — and only then binds the port: Heroku's router
+// sends requests to a dyno as soon as its port is bound (it has no
+// readiness check), so a process that bound first would answer 503 to
+// every request routed to it while it booted, which a dyno restart turned
+// into a burst of errors. A platform that gives up on a slow boot (Heroku's
+// R10 after 60 s, a liveness probe) sees a process that never bound. Start
+// returns when the port is bound, or with ctx's error; only bad
+// configuration fails it otherwise.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Service, error) {
 	s := &Service{cfg: cfg, log: log, served: make(chan error, 1)}
 	mongoClient, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURL).
 		SetAppName("couponapi").
@@ -115,8 +121,13 @@ func Start(cfg config.Config, log *slog.Logger) (*Service, error) {
 		Migrated:         s.migrated.Load,
 		Draining:         s.draining.Load,
 		Committed:        committed,
+		Metrics:          metrics.New(s.store.PoolStat),
 	})
 
+	if err := s.migrate(ctx); err != nil {
+		s.closeDeps()
+		return nil, err
+	}
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	s.ln, err = net.Listen("tcp", addr)
 	if err != nil {
@@ -135,7 +146,9 @@ func Start(cfg config.Config, log *slog.Logger) (*Service, error) {
 
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.wg.Go(func() { s.boot(bg) })
+	if s.relay != nil {
+		s.wg.Go(func() { s.relay.Run(bg) })
+	}
 	log.Info("listening", "addr", s.ln.Addr().String(), "bugs", cfg.Bugs.String(),
 		"outbox_relay", cfg.OutboxRelay, "partner_webhook", webhook != nil, "pool_max", cfg.DBPoolMax)
 	for _, b := range bugs.Bugs {
@@ -146,9 +159,9 @@ func Start(cfg config.Config, log *slog.Logger) (*Service, error) {
 	return s, nil
 }
 
-// boot migrates the schema (retrying while Postgres is unreachable), then
-// runs the outbox relay until the service stops.
-func (s *Service) boot(ctx context.Context) {
+// migrate brings the schema up to date, retrying while Postgres is
+// unreachable, until ctx ends.
+func (s *Service) migrate(ctx context.Context) error {
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -157,23 +170,20 @@ func (s *Service) boot(ctx context.Context) {
 		if err == nil {
 			s.migrated.Store(true)
 			s.log.Info("database ready", "migrations_applied", n)
-			break
+			return nil
 		}
 		if ctx.Err() != nil {
-			return
+			return fmt.Errorf("database not ready before the service was stopped: %w", err)
 		}
 		if attempt == 1 || attempt%20 == 0 {
 			s.log.Warn("database not ready, retrying", "attempt", attempt, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return fmt.Errorf("database not ready before the service was stopped: %w", err)
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 5*time.Second)
-	}
-	if s.relay != nil {
-		s.relay.Run(ctx)
 	}
 }
 
@@ -240,8 +250,13 @@ func (s *Service) closeDeps() {
 // Run starts the service and serves until ctx ends (SIGTERM in main), then
 // shuts down within cfg.ShutdownGrace.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	s, err := Start(cfg, log)
+	s, err := Start(ctx, cfg, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while booting: nothing was served, nothing to drain.
+			log.Info("stopped before serving", "err", err)
+			return nil
+		}
 		return err
 	}
 	select {

@@ -147,6 +147,11 @@ func (s *Store) Rollback(ctx context.Context, tx *Tx, id, reason string, now tim
 	}
 	tx.later("mark redemption "+id+" rolled back", `UPDATE redemptions SET rolled_back = true, rollback_id = $2,
 		rollback_reason = $3, rolled_back_at = $4 WHERE id = $1`, id, rr.ID, reason, now)
+	if s.opts.Bugs.Has(bugs.RollbackRestoresTwice) {
+		// Planted bug: the restore of the amount, left here too.
+		tx.later("restore voucher "+code+" amount", `UPDATE vouchers SET redeemed_amount = redeemed_amount - $2
+			WHERE id = $1`, voucherID, amount)
+	}
 	err = tx.addEvent(ctx, api.Event{Type: api.EventRedemptionRolledBack, Voucher: code, RedemptionID: id,
 		RollbackID: rr.ID, Amount: amount, At: now, CustomerID: customer})
 	return rr, v, err

@@ -101,6 +101,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// PoolStat is the pool's statistics now (for the service's metrics).
+func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }
+
 // PoolStats reports the pool's connections in use and in total.
 func (s *Store) PoolStats() (inUse, total int32) {
 	st := s.pool.Stat()

@@ -11,7 +11,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/cutover/cutover/harness/jsonl"
+	"github.com/cutover/cutover/internal/jsonl"
 )
 
 // Type is the kind of a history entry.
@@ -85,6 +85,15 @@ type Op struct {
 
 	// Value carries fault details (target, parameters) for nemesis entries.
 	Value map[string]string `json:"value,omitempty"`
+}
+
+// IsError says whether a completed client operation counts against an
+// error budget: no response or an indeterminate outcome, a Heroku router
+// error, or a 5xx. A 4xx business answer (quantity exceeded, expired
+// voucher) is the service working, not an error. The gate, the figures of
+// the report and the faults' evidence all count errors with it.
+func (o Op) IsError() bool {
+	return o.Type == Info || o.HerokuCode != "" || o.Status >= 500 || (o.Type == Fail && o.Status == 0)
 }
 
 // Writer appends entries to a JSON-lines stream, numbering them. Each line

@@ -7,6 +7,8 @@ package platform
 import (
 	"context"
 	"time"
+
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // Names of the platforms, as used by scenarios, links and the history.
@@ -19,18 +21,7 @@ const (
 
 // ServiceSpec is what to deploy: a binary (embedded driver) or an image
 // (docker driver, kind). The service reads PORT like a Heroku app.
-type ServiceSpec struct {
-	Name string `json:"name"`
-	// Command is the binary and its arguments, for process-based platforms.
-	Command []string `json:"command,omitempty"`
-	// Image is the container image, for container-based platforms.
-	Image string            `json:"image,omitempty"`
-	Env   map[string]string `json:"env,omitempty"`
-	// HealthPath answers while the process is alive; ReadyPath answers when
-	// its dependencies are reachable. Defaults /healthz and /readyz.
-	HealthPath string `json:"health_path,omitempty"`
-	ReadyPath  string `json:"ready_path,omitempty"`
-}
+type ServiceSpec = proc.Spec
 
 // ReplicaState is the lifecycle state of a replica (a dyno or a pod).
 type ReplicaState string

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cutover/cutover/harness/stats"
 )
 
 // Defaults of a comparison.
@@ -92,7 +94,7 @@ type Change struct {
 	// ErrorRateChange is absolute (0.01 = one percentage point more).
 	ErrorRateChange float64 `json:"error_rate_change"`
 
-	Latency RankTest `json:"latency_test"`
+	Latency stats.RankTest `json:"latency_test"`
 	// LatencyShift is "slower", "faster", "none" or "too few samples".
 	LatencyShift string  `json:"latency_shift"`
 	ErrorP       float64 `json:"error_p"`
@@ -188,10 +190,10 @@ func compareRow(ra, rb ProfileRow, alpha float64, opts CompareOptions) Change {
 	ch.ErrorRateChange = round(ch.B.ErrorRate-ch.A.ErrorRate, 6)
 
 	ch.LatencyShift, ch.ErrorShift = ShiftTooFew, ShiftTooFew
-	ch.Latency = RankTest{P: 1, ProbSlower: 0.5}
+	ch.Latency = stats.RankTest{P: 1, ProbSlower: 0.5}
 	ch.ErrorP = 1
 	if ra.Latency.N >= MinSamples && rb.Latency.N >= MinSamples {
-		ch.Latency = MannWhitney(ra.Latency, rb.Latency)
+		ch.Latency = stats.MannWhitney(ra.Latency, rb.Latency)
 		ch.LatencyShift = ShiftNone
 		if ch.Latency.P < alpha && math.Abs(ch.Latency.ProbSlower-0.5) >= opts.MinEffect {
 			ch.LatencyShift = ShiftFaster
@@ -201,7 +203,7 @@ func compareRow(ra, rb ProfileRow, alpha float64, opts CompareOptions) Change {
 		}
 	}
 	if ra.Requests >= MinSamples && rb.Requests >= MinSamples {
-		ch.ErrorP = ProportionTest(ra.Errors, ra.Requests, rb.Errors, rb.Requests)
+		ch.ErrorP = stats.ProportionTest(ra.Errors, ra.Requests, rb.Errors, rb.Requests)
 		ch.ErrorShift = ShiftNone
 		if ch.ErrorP < alpha {
 			ch.ErrorShift = ShiftLower

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover/cutover/harness/report"
-	"github.com/cutover/cutover/harness/report/reporttest"
+	"github.com/cutover/cutover/harness/reporttest"
 )
 
 func writeRun(t *testing.T, o reporttest.Options) string {

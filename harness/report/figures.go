@@ -7,19 +7,12 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/stats"
 )
 
 // NoResponse is the error code of a request that got no HTTP response
 // (timeout, refused or reset connection).
 const NoResponse = "no_response"
-
-// IsError says whether a completed operation counts against the error
-// budget: no response or an indeterminate outcome, a Heroku router error, or
-// a 5xx. A 4xx business answer (quantity exceeded, expired voucher) is the
-// service working, not an error.
-func IsError(op history.Op) bool {
-	return op.Type == history.Info || op.HerokuCode != "" || op.Status >= 500 || (op.Type == history.Fail && op.Status == 0)
-}
 
 // ErrorCode names why op counts as an error: its Heroku code, its HTTP
 // status, or NoResponse.
@@ -111,7 +104,7 @@ func (b *figuresBuilder) add(op history.Op) {
 	if op.Latency > 0 {
 		b.latencies = append(b.latencies, op.Latency)
 	}
-	if IsError(op) {
+	if op.IsError() {
 		b.errors++
 		if b.codes == nil {
 			b.codes = map[string]int64{}
@@ -146,22 +139,11 @@ func latencyOf(ds []time.Duration) Latency {
 	}
 	slices.Sort(ds)
 	return Latency{
-		P50: ms(Quantile(ds, 0.50)),
-		P95: ms(Quantile(ds, 0.95)),
-		P99: ms(Quantile(ds, 0.99)),
+		P50: ms(stats.Quantile(ds, 0.50)),
+		P95: ms(stats.Quantile(ds, 0.95)),
+		P99: ms(stats.Quantile(ds, 0.99)),
 		Max: ms(ds[len(ds)-1]),
 	}
-}
-
-// quantile is the nearest-rank q-quantile of sorted ds.
-// Quantile is the nearest-rank q-quantile of sorted latencies (0 when empty).
-func Quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	i = max(0, min(i, len(sorted)-1))
-	return sorted[i]
 }
 
 func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }

@@ -71,20 +71,3 @@ func TestFillFigures(t *testing.T) {
 	require.EqualValues(t, 50, r.Requests)
 	require.EqualValues(t, 15, r.Errors)
 }
-
-func TestIsError(t *testing.T) {
-	for _, tc := range []struct {
-		op   history.Op
-		want bool
-	}{
-		{history.Op{Type: history.OK, Status: 200}, false},
-		{history.Op{Type: history.Fail, Status: 400}, false},
-		{history.Op{Type: history.Fail, Status: 429}, false},
-		{history.Op{Type: history.Fail}, true},
-		{history.Op{Type: history.Info}, true},
-		{history.Op{Type: history.Fail, Status: 500}, true},
-		{history.Op{Type: history.Info, Status: 503, HerokuCode: "H12"}, true},
-	} {
-		require.Equal(t, tc.want, report.IsError(tc.op), "%+v", tc.op)
-	}
-}

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover/cutover/harness/report"
-	"github.com/cutover/cutover/harness/report/reporttest"
+	"github.com/cutover/cutover/harness/reporttest"
 )
 
 // documentedFields reads the field table of summary-format.md: path → type.
@@ -150,6 +150,8 @@ func TestSummaryMatchesDocumentedFormat(t *testing.T) {
 		"planted-bug": {Seed: 3, Noise: 3, PlantedBug: true},
 		"interrupted": {Seed: 4, Noise: 4, Interrupt: 3},
 		"sparse":      {Seed: 5, Noise: 5, Rate: 4},
+		"unchecked":   {Seed: 6, Noise: 6, Unchecked: true, FaultFailed: true},
+		"saturated":   {Seed: 7, Noise: 7, Saturated: 2},
 	}
 	for name, o := range runs {
 		dir := filepath.Join(t.TempDir(), name)

@@ -15,6 +15,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/stats"
 )
 
 // AllEndpoints is the endpoint name of a profile row that covers every
@@ -43,9 +44,9 @@ type ProfileRow struct {
 	Requests int64  `json:"requests"`
 	Errors   int64  `json:"errors"`
 	// First and Last bound the requests' send and completion times.
-	First   time.Time `json:"first"`
-	Last    time.Time `json:"last"`
-	Latency Histogram `json:"latency"`
+	First   time.Time       `json:"first"`
+	Last    time.Time       `json:"last"`
+	Latency stats.Histogram `json:"latency"`
 }
 
 // Rate is requests per second over the row's span.
@@ -190,7 +191,7 @@ func BuildProfile(dir string) (*Profile, error) {
 		if op.Type == history.Invoke || op.Process == history.Nemesis || op.Stage == "" {
 			continue
 		}
-		b.add(op.Stage, op.F, op.Intended, op.Latency, IsError(op))
+		b.add(op.Stage, op.F, op.Intended, op.Latency, op.IsError())
 	}
 	p.Rows = b.profile(order)
 	return p, nil

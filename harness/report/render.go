@@ -19,6 +19,7 @@ import (
 
 	"github.com/cutover/cutover/harness/history"
 	"github.com/cutover/cutover/harness/platform/heroku/routerlog"
+	"github.com/cutover/cutover/harness/stats"
 )
 
 //go:embed report.html.tmpl
@@ -41,6 +42,9 @@ var pageTemplate = template.Must(template.New("report.html.tmpl").Funcs(template
 	"since":   func(t, t0 time.Time) string { return "+" + t.Sub(t0).Round(100*time.Millisecond).String() },
 	"meter":   gateMeter,
 	"weights": weightsText,
+	"cores":   func(f float64) string { return fmt.Sprintf("%.2f", f) },
+	"mb":      func(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) },
+	"pct0":    func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
 }).ParseFS(templates, "report.html.tmpl"))
 
 // Render builds the report.html of the results folder dir from what is in
@@ -98,6 +102,8 @@ type view struct {
 	Split     template.HTML
 	ErrorsSVG template.HTML
 	StageP99  template.HTML
+	Machine   *machineView
+	MachineSV template.HTML
 	Notes     []string
 	Files     []string
 	Generated string
@@ -219,6 +225,11 @@ func renderPage(dir string) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if v.Machine = fillMachine(v); v.Machine != nil {
+		if v.MachineSV, err = machineChart(v.Machine).svg("CPU per component and stage"); err != nil {
+			return nil, err
+		}
+	}
 	v.Files = listFiles(dir)
 
 	var buf bytes.Buffer
@@ -240,6 +251,8 @@ func fillHeadline(v *view) {
 	switch s.Verdict {
 	case Pass:
 		v.Class, v.Headline = "pass", "PASS — the cutover held up in rehearsal"
+	case Inconclusive:
+		v.Class, v.Headline = "inconclusive", "INCONCLUSIVE — the rehearsal could not decide; do not take it as a pass"
 	default:
 		v.Class, v.Headline = "fail", "FAIL — do not cut over as rehearsed"
 	}
@@ -311,7 +324,7 @@ func fillTables(v *view) {
 	}
 	sort.SliceStable(v.Faults, func(i, j int) bool { return v.Faults[i].Start.Before(v.Faults[j].Start) })
 	for _, inv := range s.Invariants {
-		if inv.Violations == 0 {
+		if inv.Result == InvariantHeld {
 			v.InvOK++
 		}
 	}
@@ -351,8 +364,8 @@ func latencySeries(ops []history.Op, platforms []string, t0 time.Time, width flo
 			ds := buckets[b]
 			slices.Sort(ds)
 			x := (float64(b) + 0.5) * width
-			p50 = append(p50, plotter.XY{X: x, Y: ms(Quantile(ds, 0.50))})
-			p99 = append(p99, plotter.XY{X: x, Y: ms(Quantile(ds, 0.99))})
+			p50 = append(p50, plotter.XY{X: x, Y: ms(stats.Quantile(ds, 0.50))})
+			p99 = append(p99, plotter.XY{X: x, Y: ms(stats.Quantile(ds, 0.99))})
 		}
 		c := platformColors[min(i, len(platformColors)-1)]
 		out = append(out,
@@ -404,7 +417,7 @@ func errorSeries(ops []history.Op, router []routerlog.Line, source string, t0 ti
 		if op.RequestID != "" && code != "" {
 			fromRouter = true
 		}
-		if !fromRouter && !IsError(op) {
+		if !fromRouter && !op.IsError() {
 			continue
 		}
 		if !matched && len(router) > 0 && op.Platform == source && op.HerokuCode != "" {
@@ -583,7 +596,7 @@ func readRouterLogFile(dir string) ([]routerlog.Line, error) {
 // listFiles lists the folder's files for the report's index.
 func listFiles(dir string) []string {
 	var out []string
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), tmpPrefix) {
 			return nil
 		}

@@ -15,7 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover/cutover/harness/report"
-	"github.com/cutover/cutover/harness/report/reporttest"
+	"github.com/cutover/cutover/harness/reporttest"
+	"github.com/cutover/cutover/internal/machine"
 )
 
 func TestReportRendersInChromium(t *testing.T) {
@@ -40,7 +41,7 @@ func TestReportRendersInChromium(t *testing.T) {
 	// as inline SVG with real drawing in them.
 	dom := string(reporttest.Chromium(t, bin, page, "--dump-dom"))
 	charts, paths := reporttest.Charts(dom)
-	require.Len(t, charts, 4, "timeline, split, errors, p99 per stage")
+	require.Len(t, charts, 5, "timeline, split, errors, p99 per stage, CPU per component")
 	for i, c := range charts {
 		require.Greater(t, paths[i], 20, "chart %d has drawing in it", i)
 		require.Contains(t, c, "<text", "chart %d has labels", i)
@@ -129,7 +130,7 @@ func TestReportOfAPlantedBug(t *testing.T) {
 	require.NoError(t, err)
 	page := string(html)
 	require.Contains(t, page, "expected to fail")
-	require.Contains(t, page, "no-double-redemption")
+	require.Contains(t, page, "idempotency")
 	require.Regexp(t, `<code>op-\d+</code>`, page, "violations name their operations")
 }
 
@@ -189,6 +190,46 @@ func TestReportFindsFaultsInTheHistory(t *testing.T) {
 	require.NoError(t, report.Render(dir))
 	html, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
 	require.NoError(t, err)
-	require.Contains(t, string(html), "<td><b>router-timeout</b></td><td>heroku web.2</td><td>ramp-25</td>")
+	require.Contains(t, string(html), "<td><b>router-timeout</b></td><td>web.2</td><td>ramp-25</td>")
 	require.Contains(t, string(html), "fault: router-timeout")
+}
+
+// A stage's machine figures are shown per stage and per component, and a
+// saturated stage says why its latency was not judged.
+func TestReportShowsTheMachine(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "machine")
+	_, err := reporttest.Write(dir, reporttest.Options{RunID: "machine", Seed: 5, Noise: 3})
+	require.NoError(t, err)
+	s, err := report.ReadSummary(dir)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(s.Stages), 2)
+	comps := []machine.ComponentUsage{
+		{Name: "harness", UserCores: 0.61, SystemCores: 0.2, MemoryMax: 300 << 20},
+		{Name: "stack/postgres", UserCores: 0.3, SystemCores: 0.1, MemoryMax: 90 << 20},
+		{Name: "heroku/web.1", UserCores: 0.2, MemoryMax: 40 << 20},
+		{Name: "heroku/web.2", UserCores: 0.2, MemoryMax: 40 << 20},
+	}
+	s.Stages[0].Machine = &report.StageMachine{
+		Window:     machine.Window{Samples: 10, Cores: 2, CPUBusy: 0.55, Components: comps},
+		Saturation: machine.Judgement{CPUBusy: 0.55},
+	}
+	s.Stages[1].Machine = &report.StageMachine{
+		Window:     machine.Window{Samples: 10, Cores: 2, CPUBusy: 0.99, Components: comps},
+		Saturation: machine.Judgement{Saturated: true, CPUBusy: 0.99, RunQueuePerCore: 3.5, Reasons: []string{"cpu 99% busy (≥ 90%)", "3.5 runnable tasks per core (≥ 2.0)"}},
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, report.SummaryFile), b, 0o644))
+	require.NoError(t, report.Render(dir))
+
+	html, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err)
+	page := string(html)
+	require.Contains(t, page, `<h2 id="machine">The rehearsal machine</h2>`)
+	require.Contains(t, page, "CPU per component and stage")
+	require.Contains(t, page, "<td>heroku dynos</td>", "a platform's replicas are one component")
+	require.Contains(t, page, "0.40 cores, 80 MB", "web.1 and web.2 together")
+	require.Contains(t, page, "<td>postgres</td>")
+	require.Contains(t, page, `<span class="tag fail">saturated</span> cpu 99% busy (≥ 90%), 3.5 runnable tasks per core (≥ 2.0)`)
+	require.Contains(t, page, `<span class="tag pass">headroom</span>`)
 }

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/cutover/cutover/internal/machine"
 )
 
 // FormatVersion is the version of the summary.json format this package
 // writes. Fields are only ever added within a version; a removal or a change
 // of meaning bumps it. summary-format.md documents every field.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Verdict is the outcome of a run.
 type Verdict string
@@ -21,6 +23,10 @@ type Verdict string
 const (
 	Pass Verdict = "pass"
 	Fail Verdict = "fail"
+	// Inconclusive: the run could not decide — too few samples, a fault
+	// that left no evidence, an invariant that could not be checked, or
+	// the rehearsal machine itself saturated.
+	Inconclusive Verdict = "inconclusive"
 )
 
 // GateResult is the outcome of one gate of one stage.
@@ -29,16 +35,24 @@ type GateResult string
 const (
 	GatePass GateResult = "pass"
 	GateFail GateResult = "fail"
-	// GateInconclusive means too few samples to judge the budget.
+	// GateInconclusive means the budget could not be judged: too few
+	// samples, or the machine itself was saturated (a latency limit would
+	// measure it rather than a platform).
 	GateInconclusive GateResult = "inconclusive"
+	// GateSkipped is a comparative budget that does not apply: one side
+	// had weight 0 and no traffic to compare.
+	GateSkipped GateResult = "skipped"
 )
+
+// StageStatus is how a stage ended.
+type StageStatus string
 
 // Stage statuses.
 const (
-	StageCompleted   = "completed"
-	StageRolledBack  = "rolled_back" // a gate broke during it; weights were rolled back
-	StageSkipped     = "skipped"     // not run, because an earlier stage rolled back
-	StageInterrupted = "interrupted" // the run stopped during it
+	StageCompleted   StageStatus = "completed"
+	StageRolledBack  StageStatus = "rolled_back" // a gate broke during it; weights were rolled back
+	StageSkipped     StageStatus = "skipped"     // not run, because an earlier stage rolled back
+	StageInterrupted StageStatus = "interrupted" // the run stopped during it
 )
 
 // Summary is summary.json: the verdict of a run and the figures behind it.
@@ -73,7 +87,11 @@ type Summary struct {
 	Finished  time.Time `json:"finished"`
 	DurationS float64   `json:"duration_s"`
 
-	Stages     []Stage     `json:"stages"`
+	Stages []Stage `json:"stages"`
+	// Conditions are disturbances the scenario sets up without a fault
+	// step (the partner's firewall, clients that ignore the DNS TTL), each
+	// with its evidence, judged like faults.
+	Conditions []Fault     `json:"conditions"`
 	Invariants []Invariant `json:"invariants"`
 	// Rollback is null when the weights were never rolled back.
 	Rollback *Rollback `json:"rollback"`
@@ -81,8 +99,8 @@ type Summary struct {
 
 // Stage is one weight setting held while traffic was replayed.
 type Stage struct {
-	Name   string `json:"name"`
-	Status string `json:"status"`
+	Name   string      `json:"name"`
+	Status StageStatus `json:"status"`
 	// Weights are the configured Route53 weights by platform (sum 100).
 	Weights map[string]int `json:"weights"`
 	// ObservedSplit is the percentage of requests each platform served.
@@ -104,6 +122,21 @@ type Stage struct {
 	Gates    []Gate   `json:"gates"`
 	Breaches []Breach `json:"breaches"`
 	Faults   []Fault  `json:"faults"`
+
+	// Machine is what the rehearsal machine and each component of the
+	// run (harness, router, load balancer, DNS model, the stack's servers,
+	// each dyno and replica) used during the stage, and whether the machine
+	// itself was the bottleneck; nil when the machine was not sampled.
+	Machine *StageMachine `json:"machine,omitempty"`
+}
+
+// StageMachine is the machine's share of a stage: the aggregated samples
+// and the saturation judgement. When Saturation.Saturated, the stage's
+// latency gates were inconclusive: they would have measured the machine,
+// not a platform (error budgets still judged).
+type StageMachine struct {
+	machine.Window
+	Saturation machine.Judgement `json:"saturation"`
 }
 
 // Figures are the load figures of a set of requests.
@@ -125,25 +158,52 @@ type Latency struct {
 	Max float64 `json:"max"`
 }
 
+// Metric is what a gate measures.
+type Metric string
+
 // Gate metrics.
 const (
-	MetricP50       = "p50_ms"
-	MetricP95       = "p95_ms"
-	MetricP99       = "p99_ms"
-	MetricErrorRate = "error_rate"
+	MetricP50       Metric = "p50_ms"
+	MetricP95       Metric = "p95_ms"
+	MetricP99       Metric = "p99_ms"
+	MetricErrorRate Metric = "error_rate"
+)
+
+// Action is what the engine did when a gate broke.
+type Action string
+
+// Breach actions (scenario gate.on_breach, or none when the gate only
+// records).
+const (
+	ActionRollback Action = "rollback"
+	ActionAbort    Action = "abort"
+	ActionNone     Action = "none"
 )
 
 // Gate is one budget checked at the end of a stage.
 type Gate struct {
 	// Endpoint and Platform narrow the gate; empty means all.
-	Endpoint string     `json:"endpoint"`
-	Platform string     `json:"platform"`
-	Metric   string     `json:"metric"`
+	Endpoint string `json:"endpoint"`
+	Platform string `json:"platform"`
+	Metric   Metric `json:"metric"`
+	// Budget is the limit in the metric's unit; for a comparative budget,
+	// Ratio × Reference.
 	Budget   float64    `json:"budget"`
 	Observed float64    `json:"observed"`
 	Samples  int64      `json:"samples"`
 	Result   GateResult `json:"result"`
 	Note     string     `json:"note,omitempty"`
+
+	// A comparative budget judges Platform against Compare in the same
+	// window: Reference is Compare's observed value, Ratio the allowed
+	// factor, MinDeltaMS the difference below which nothing breaks, PValue
+	// the two-sided Mann–Whitney p-value of the comparison.
+	Compare          string  `json:"compare,omitempty"`
+	Ratio            float64 `json:"ratio,omitempty"`
+	MinDeltaMS       float64 `json:"min_delta_ms,omitempty"`
+	Reference        float64 `json:"reference,omitempty"`
+	ReferenceSamples int64   `json:"reference_samples,omitempty"`
+	PValue           float64 `json:"p_value,omitempty"`
 }
 
 // Label names the gate for people: "p99 latency of redeem on aws".
@@ -167,12 +227,22 @@ func (g Gate) Describe() string {
 		rel = "over"
 	case GateInconclusive:
 		return fmt.Sprintf("%s could not be judged (%d samples): %s", g.Label(), g.Samples, g.Note)
+	case GateSkipped:
+		return fmt.Sprintf("%s was not judged: %s", g.Label(), g.Note)
+	}
+	if g.Compare != "" {
+		factor := 0.0
+		if g.Reference > 0 {
+			factor = g.Observed / g.Reference
+		}
+		return fmt.Sprintf("%s was %s, %.2fx %s's %s in the same window, %s its budget of %gx (one-sided p=%.2g)",
+			g.Label(), MetricValue(g.Metric, g.Observed), factor, g.Compare, MetricValue(g.Metric, g.Reference), rel, g.Ratio, g.PValue/2)
 	}
 	return fmt.Sprintf("%s was %s, %s its budget of %s", g.Label(), MetricValue(g.Metric, g.Observed), rel, MetricValue(g.Metric, g.Budget))
 }
 
 // MetricName is a gate metric in words.
-func MetricName(metric string) string {
+func MetricName(metric Metric) string {
 	switch metric {
 	case MetricP50:
 		return "p50 latency"
@@ -183,11 +253,11 @@ func MetricName(metric string) string {
 	case MetricErrorRate:
 		return "error rate"
 	}
-	return metric
+	return string(metric)
 }
 
 // MetricValue prints a value of metric in its unit: 412ms, 2.25%.
-func MetricValue(metric string, v float64) string {
+func MetricValue(metric Metric, v float64) string {
 	if metric == MetricErrorRate {
 		return pctPlain(v)
 	}
@@ -196,32 +266,67 @@ func MetricValue(metric string, v float64) string {
 
 // Breach is a gate that broke while a stage ran.
 type Breach struct {
-	Metric   string    `json:"metric"`
+	// Stage is the hold during which the gate broke.
+	Stage    string    `json:"stage"`
+	Metric   Metric    `json:"metric"`
 	Endpoint string    `json:"endpoint"`
 	Platform string    `json:"platform"`
+	Compare  string    `json:"compare,omitempty"`
 	Budget   float64   `json:"budget"`
 	Observed float64   `json:"observed"`
 	At       time.Time `json:"at"`
-	// Action is what the engine did: "rollback" or "none".
-	Action string `json:"action"`
+	// Action is what the engine did: rollback, abort or none.
+	Action Action `json:"action"`
 }
 
-// Fault is one injected disturbance.
+// Fault is one injected disturbance and what it did.
 type Fault struct {
 	Name   string            `json:"name"`
+	Kind   string            `json:"kind"`
 	Target string            `json:"target"`
 	Params map[string]string `json:"params,omitempty"`
 	Start  time.Time         `json:"start"`
 	End    time.Time         `json:"end"`
+	// Error says why the fault could not start or heal.
+	Error  string `json:"error,omitempty"`
+	Effect Effect `json:"effect"`
 }
+
+// Effect is the evidence a fault left in the run's own data: router codes
+// in the router log, dyno state lines, refused calls, added latency on a
+// link, pods evicted, errors and recovery after a database outage.
+type Effect struct {
+	// Observed is whether the evidence shows the fault bit.
+	Observed bool `json:"observed"`
+	// Required is false when the scenario accepts that the fault may have
+	// no visible effect (fault.effect: optional); a required fault that
+	// leaves no evidence makes the run inconclusive.
+	Required bool `json:"required"`
+	// Evidence are the figures counted, by name (h12, r15, refused,
+	// added_latency_ms, pods_evicted, recovery_s ...).
+	Evidence map[string]float64 `json:"evidence"`
+	// Summary says what was seen, in a sentence.
+	Summary string `json:"summary"`
+}
+
+// Invariant results.
+const (
+	InvariantHeld    = "held"
+	InvariantBroken  = "broken"
+	InvariantUnknown = "unknown"
+)
 
 // Invariant is the result of one business-rule check.
 type Invariant struct {
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Checked     int64     `json:"checked"`
-	Violations  int64     `json:"violations"`
-	Examples    []Example `json:"examples"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Result is held, broken or unknown (the checker lacked evidence;
+	// Reason says what).
+	Result     string    `json:"result"`
+	Reason     string    `json:"reason,omitempty"`
+	Checked    int64     `json:"checked"`
+	Violations int64     `json:"violations"`
+	Examples   []Example `json:"examples"`
 }
 
 // Example is one violation, with the operations that show it.
@@ -283,11 +388,11 @@ func (s *Summary) Validate() error {
 	if s.Scenario == "" {
 		bad("scenario: empty")
 	}
-	if s.Verdict != Pass && s.Verdict != Fail {
-		bad("verdict: %q, want pass or fail", s.Verdict)
+	if s.Verdict != Pass && s.Verdict != Fail && s.Verdict != Inconclusive {
+		bad("verdict: %q, want pass, fail or inconclusive", s.Verdict)
 	}
-	if s.ExpectedVerdict != "" && s.ExpectedVerdict != Pass && s.ExpectedVerdict != Fail {
-		bad("expected_verdict: %q, want pass, fail or empty", s.ExpectedVerdict)
+	if s.ExpectedVerdict != "" && s.ExpectedVerdict != Pass && s.ExpectedVerdict != Fail && s.ExpectedVerdict != Inconclusive {
+		bad("expected_verdict: %q, want pass, fail, inconclusive or empty", s.ExpectedVerdict)
 	}
 	if len(s.Reasons) == 0 {
 		bad("reasons: none given")
@@ -321,7 +426,7 @@ func (s *Summary) Validate() error {
 			bad("%s.error_rate: %g, want a fraction in [0,1]", where, st.ErrorRate)
 		}
 		for j, g := range st.Gates {
-			if g.Result != GatePass && g.Result != GateFail && g.Result != GateInconclusive {
+			if g.Result != GatePass && g.Result != GateFail && g.Result != GateInconclusive && g.Result != GateSkipped {
 				bad("%s.gates[%d].result: %q", where, j, g.Result)
 			}
 		}
@@ -329,6 +434,12 @@ func (s *Summary) Validate() error {
 	for i, inv := range s.Invariants {
 		if inv.Name == "" {
 			bad("invariants[%d].name: empty", i)
+		}
+		if inv.Result != InvariantHeld && inv.Result != InvariantBroken && inv.Result != InvariantUnknown {
+			bad("invariants[%d].result: %q, want held, broken or unknown", i, inv.Result)
+		}
+		if inv.Result == InvariantUnknown && inv.Reason == "" {
+			bad("invariants[%d] (%s): unknown without a reason", i, inv.Name)
 		}
 		if inv.Violations > 0 && len(inv.Examples) == 0 {
 			bad("invariants[%d] (%s): %d violations but no example", i, inv.Name, inv.Violations)
@@ -348,4 +459,13 @@ func (s *Summary) Faults() []Fault {
 	}
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].Start.Before(fs[j].Start) })
 	return fs
+}
+
+// Requests is the number of client requests of every stage.
+func (s *Summary) Requests() int64 {
+	var n int64
+	for _, st := range s.Stages {
+		n += st.Requests
+	}
+	return n
 }

@@ -2,6 +2,8 @@ package route53
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/aws/smithy-go"
@@ -489,15 +492,80 @@ func TestRequestsMustBeSigned(t *testing.T) {
 		})
 	}
 
-	// Without configured credentials any well-signed request passes, but
-	// unsigned ones still do not.
-	open, err := Start(ctx, Options{Seed: 7, Credentials: Credentials{}})
+}
+
+// Without configured credentials (the default, as LocalStack) any key and
+// secret pass through the real SDK client, but a request must still carry a
+// well-formed SigV4 signature: the form, scope, signed headers and date are
+// checked and answered with Route53's error XML.
+func TestAnyWellFormedSignatureIsAcceptedByDefault(t *testing.T) {
+	ctx := context.Background()
+	open, err := Start(ctx, Options{Seed: 7})
 	require.NoError(t, err)
-	defer open.Close()
-	_, err = sdkClient(open, Credentials{"anything", "goes"}).ListHostedZones(ctx, &route53.ListHostedZonesInput{})
-	require.NoError(t, err)
-	status, _ = rawRequest(t, open, nil, "GET", "/2013-04-01/hostedzone", "", nil)
-	require.Equal(t, 403, status)
+	t.Cleanup(func() { require.NoError(t, open.Close()) })
+
+	for _, creds := range []Credentials{{"test", "test"}, {"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}, {"anything", "goes"}} {
+		api := sdkClient(open, creds)
+		zoneID := createZone(t, api, creds.AccessKeyID+".test")
+		_, err := api.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(zoneID)})
+		require.NoError(t, err, "key %s", creds.AccessKeyID)
+	}
+
+	// A request signed with test/test, then altered.
+	signed := func() *http.Request {
+		req, err := http.NewRequest("GET", open.URL()+"/2013-04-01/hostedzone", nil)
+		require.NoError(t, err)
+		sum := sha256.Sum256(nil)
+		require.NoError(t, v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"},
+			req, hex.EncodeToString(sum[:]), "route53", "us-east-1", time.Now()))
+		return req
+	}
+	replace := func(old, new string) func(*http.Request) {
+		return func(r *http.Request) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), old, new, 1))
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		alter  func(*http.Request)
+		status int
+		code   string
+	}{
+		{"as signed", func(*http.Request) {}, 200, ""},
+		{"unsigned", func(r *http.Request) { r.Header.Del("Authorization") }, 403, "MissingAuthenticationToken"},
+		{"another algorithm", replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1"), 400, "IncompleteSignature"},
+		{"no signature", func(r *http.Request) {
+			a := r.Header.Get("Authorization")
+			r.Header.Set("Authorization", a[:strings.Index(a, ", Signature=")])
+		}, 400, "IncompleteSignature"},
+		{"a short signature", func(r *http.Request) {
+			a := r.Header.Get("Authorization")
+			r.Header.Set("Authorization", a[:len(a)-2])
+		}, 400, "IncompleteSignature"},
+		{"no access key", replace("Credential=test/", "Credential=/"), 400, "IncompleteSignature"},
+		{"a scope without aws4_request", replace("/aws4_request", "/aws3_request"), 400, "IncompleteSignature"},
+		{"a scope without region", replace("/us-east-1/", "//"), 400, "IncompleteSignature"},
+		{"another service", replace("/route53/", "/s3/"), 403, "SignatureDoesNotMatch"},
+		{"a scope of another day", replace("Credential=test/2", "Credential=test/1"), 403, "SignatureDoesNotMatch"},
+		{"host not signed", replace("SignedHeaders=host;", "SignedHeaders="), 400, "IncompleteSignature"},
+		{"date not signed", replace(";x-amz-date", ""), 400, "IncompleteSignature"},
+		{"no date", func(r *http.Request) { r.Header.Del("X-Amz-Date") }, 400, "IncompleteSignature"},
+		{"a malformed date", func(r *http.Request) { r.Header.Set("X-Amz-Date", "yesterday") }, 400, "IncompleteSignature"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := signed()
+			tt.alter(req)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, tt.status, resp.StatusCode, string(b))
+			if tt.code != "" {
+				requireErrorBody(t, b, tt.code, "")
+			}
+		})
+	}
 }
 
 func TestStartRefusesNonLoopbackHosts(t *testing.T) {

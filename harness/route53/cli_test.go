@@ -114,8 +114,9 @@ func get(t *testing.T, v any, path ...string) any {
 	return v
 }
 
-// TestAWSCLI drives the emulator with the AWS CLI, the command sequence the
-// README shows.
+// TestAWSCLI drives the emulator with the AWS CLI through every operation,
+// with required credentials (the README's block itself runs in cmd/cutover,
+// TestREADMEAWSCLI).
 func TestAWSCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the AWS CLI takes about a second per command")

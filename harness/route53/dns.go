@@ -6,8 +6,6 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
-
-	"github.com/cutover/cutover/harness/weights"
 )
 
 // maxCNAMEChain bounds how many CNAMEs inside the served zones one answer
@@ -152,7 +150,7 @@ func (d *dnsServer) pick(sets []rrset) rrset {
 		ws = append(ws, s.Weight)
 	}
 	d.mu.Lock()
-	i := weights.Choose(d.rng, ws)
+	i := Choose(d.rng, ws)
 	d.mu.Unlock()
 	return sets[i]
 }

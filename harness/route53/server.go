@@ -13,8 +13,10 @@
 // propagation delay has passed, then INSYNC.
 //
 // Requests must be SigV4-signed (an unsigned one gets AWS's 403
-// MissingAuthenticationToken); with Options.Credentials set, the signature
-// is recomputed and must match. The request time is not checked against the
+// MissingAuthenticationToken, a malformed signature 400 IncompleteSignature);
+// by default any access key is accepted, as LocalStack does; with
+// Options.Credentials set, the key must be theirs and the signature is
+// recomputed and must match. The request time is not checked against the
 // clock, so a skewed client is not refused as AWS would.
 //
 // With the docker driver, LocalStack serves the Route53 API but its DNS
@@ -48,7 +50,9 @@ type Options struct {
 	PropagationDelay time.Duration
 	// Credentials, when AccessKeyID is set, are the only ones accepted:
 	// each request's SigV4 signature is recomputed and must match. When
-	// empty, requests must still be SigV4-signed, with any key.
+	// empty (the default), any key and secret are accepted, as LocalStack
+	// does, but requests must still carry a well-formed SigV4 signature
+	// (see Credentials).
 	Credentials Credentials
 	// Now is the clock for change timestamps and propagation; default
 	// time.Now.
@@ -78,6 +82,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if (o.Credentials.AccessKeyID == "") != (o.Credentials.SecretAccessKey == "") {
+		return nil, fmt.Errorf("start route53 emulator: credentials need both an access key id and a secret access key (or neither, to accept any)")
 	}
 	if o.PropagationDelay < 0 {
 		return nil, fmt.Errorf("start route53 emulator: negative propagation delay %s", o.PropagationDelay)
@@ -129,9 +136,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// Close needs both DNS servers marked started, or shutting one down
 	// fails; wait for them.
 	abort := func(err error) (*Server, error) {
-		udp.Close() // ends a DNS server that has not started yet, too
+		_ = udp.Close() // ends a DNS server that has not started yet, too
 		tcp.Close()
-		s.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("start route53 emulator: %w", err)
 	}
 	for range s.dnsServers {
@@ -160,7 +167,7 @@ func listenDNS(ctx context.Context, host string) (net.PacketConn, net.Listener, 
 		if err == nil {
 			return udp, tcp, nil
 		}
-		udp.Close() // the TCP port is taken: try another UDP port
+		_ = udp.Close() // the TCP port is taken: try another UDP port
 		lastErr = err
 	}
 	return nil, nil, fmt.Errorf("listen dns: no port free for both udp and tcp: %w", lastErr)

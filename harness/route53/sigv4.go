@@ -16,16 +16,46 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// Credentials are the static AWS credentials the emulator accepts.
+// Credentials are the static AWS credentials the emulator requires when
+// set. Left empty, the emulator accepts any access key, as LocalStack does:
+// a request signed with any key and secret (the customary test/test) passes
+// when its signature is well formed.
+//
+// Without the secret a signature cannot be verified, so in that mode the
+// emulator checks what it can: the Authorization header's form (algorithm,
+// Credential, SignedHeaders, a 64-hex-digit Signature), the credential scope
+// (key, date, region, route53, aws4_request), that host and X-Amz-Date are
+// signed, and that the scope's date is the request's.
 type Credentials struct {
 	AccessKeyID     string
 	SecretAccessKey string
 }
 
+// AnyKeyID and AnyKeySecret are what a client signs with when the emulator
+// accepts any key: LocalStack's customary test/test.
+const (
+	AnyKeyID     = "test"
+	AnyKeySecret = "test"
+)
+
+// Required reports whether these credentials are the only ones accepted
+// (an access key is set) rather than any.
+func (c Credentials) Required() bool { return c.AccessKeyID != "" }
+
+// ForClient returns what a client signs with against an emulator started
+// with c: c itself when required, else test/test.
+func (c Credentials) ForClient() Credentials {
+	if c.Required() {
+		return c
+	}
+	return Credentials{AccessKeyID: AnyKeyID, SecretAccessKey: AnyKeySecret}
+}
+
 // signatureCheck checks the SigV4 signature of API requests. Every request
 // must carry a well-formed AWS4-HMAC-SHA256 Authorization header scoped to
-// the route53 service; when credentials are configured, the signature is
-// also recomputed with the SDK's signer and must match.
+// the route53 service; when credentials are configured, the key must be
+// theirs and the signature is recomputed with the SDK's signer and must
+// match.
 type signatureCheck struct {
 	creds  Credentials
 	signer *v4.Signer
@@ -78,7 +108,21 @@ func parseAuthorization(h string) (authorization, *apiError) {
 		return a, errIncompleteSignature(fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. Authorization=%s", credential, h))
 	}
 	a.accessKey, a.date, a.region, a.service = scope[0], scope[1], scope[2], scope[3]
+	if a.accessKey == "" || a.region == "" {
+		return a, errIncompleteSignature(fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. Authorization=%s", credential, h))
+	}
+	if _, err := time.Parse("20060102", a.date); err != nil {
+		return a, errIncompleteSignature(fmt.Sprintf("Credential should be scoped to a valid date in YYYYMMDD format, not '%s'. Authorization=%s", a.date, h))
+	}
+	if len(a.signature) != 64 || strings.Trim(a.signature, "0123456789abcdef") != "" {
+		return a, errIncompleteSignature(fmt.Sprintf("Signature must be 64 lowercase hexadecimal digits, not '%s'. Authorization=%s", a.signature, h))
+	}
 	a.signedHeaders = strings.Split(signed, ";")
+	for _, name := range a.signedHeaders {
+		if name == "" || name != strings.ToLower(name) {
+			return a, errIncompleteSignature(fmt.Sprintf("SignedHeaders must be lowercase header names separated by ';', not '%s'. Authorization=%s", signed, h))
+		}
+	}
 	return a, nil
 }
 
@@ -111,7 +155,10 @@ func (c signatureCheck) check(ctx context.Context, r *http.Request, body []byte)
 	if !slices.Contains(a.signedHeaders, "host") {
 		return errIncompleteSignature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
-	if c.creds.AccessKeyID == "" {
+	if !slices.Contains(a.signedHeaders, "x-amz-date") {
+		return errIncompleteSignature("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization when the request carries it.")
+	}
+	if !c.creds.Required() {
 		return nil
 	}
 	if a.accessKey != c.creds.AccessKeyID {

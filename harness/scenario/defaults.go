@@ -78,8 +78,13 @@ func (f *File) applyDefaults() {
 	def(&s.Gate.OnBreach, "rollback")
 	def(&s.Expect.Verdict, "pass")
 	for i := range s.Steps {
-		if fl := s.Steps[i].Fault; fl != nil && fl.Name == "" {
-			fl.Name = fl.Kind
+		if fl := s.Steps[i].Fault; fl != nil {
+			if fl.Name == "" {
+				fl.Name = fl.Kind
+			}
+			if fl.Effect == "" {
+				fl.Effect = "required"
+			}
 		}
 		if h := s.Steps[i].Hold; h != nil && h.Name == "" {
 			h.Name = f.stageName(i)

@@ -247,3 +247,27 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	*d = Duration(v)
 	return nil
 }
+
+// UnmarshalYAML reads an absolute latency ("800ms") or a ratio ("1.25x").
+func (l *Limit) UnmarshalYAML(n *yaml.Node) error {
+	bad := func(msg string) error {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
+	}
+	if n.Kind != yaml.ScalarNode {
+		return bad("want a latency like 800ms, or a ratio like 1.25x with compare")
+	}
+	if r, ok := strings.CutSuffix(n.Value, "x"); ok {
+		v, err := strconv.ParseFloat(r, 64)
+		if err != nil || v <= 0 {
+			return bad(fmt.Sprintf("%q is not a ratio (want e.g. 1.25x)", n.Value))
+		}
+		*l = Limit{Ratio: v}
+		return nil
+	}
+	var d Duration
+	if err := d.UnmarshalYAML(n); err != nil {
+		return bad(fmt.Sprintf("%q is not a latency (want e.g. 800ms) or a ratio (e.g. 1.25x)", n.Value))
+	}
+	*l = Limit{Abs: d}
+	return nil
+}

@@ -6,6 +6,7 @@
 package scenario
 
 import (
+	"strconv"
 	"time"
 )
 
@@ -95,6 +96,17 @@ type DNS struct {
 	// from the seed, so runs are reproducible) or "dns" (the weighted DNS
 	// server, whose answers depend on the order concurrent clients ask in).
 	Source string `yaml:"source" json:"source"`
+	// Route53Credentials, when given, are the only credentials the
+	// embedded Route53 emulator accepts (the signature is then verified);
+	// by default it accepts any well-formed SigV4 signature, as LocalStack
+	// does, and the harness signs with test/test.
+	Route53Credentials *Credentials `yaml:"route53_credentials" json:"route53_credentials,omitempty"`
+}
+
+// Credentials are static AWS credentials.
+type Credentials struct {
+	AccessKeyID     string `yaml:"access_key_id" json:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key" json:"secret_access_key"`
 }
 
 // Traffic is what is replayed.
@@ -175,6 +187,11 @@ type Fault struct {
 	Duration Duration `yaml:"duration" json:"duration,omitempty"`
 	// Params are the kind's own settings (latency, jitter, rate, share ...).
 	Params map[string]string `yaml:"params" json:"params,omitempty"`
+	// Effect is "required" (the default: a fault that leaves no evidence
+	// makes the run inconclusive, since the rehearsal did not rehearse
+	// what it says) or "optional" (the scenario accepts that the fault may
+	// have no visible effect).
+	Effect string `yaml:"effect" json:"effect,omitempty"`
 }
 
 // Analysis evaluates the gate at that point over the last stage.
@@ -182,8 +199,79 @@ type Analysis struct {
 	Name string `yaml:"name" json:"name"`
 }
 
+// Budget is one latency/error limit. A latency limit is absolute ("800ms")
+// or, with Compare, relative to another platform measured in the same
+// window ("1.25x"), as canary analysis (Kayenta, Argo Rollouts, Flagger)
+// judges a canary against its baseline: a slow machine slows both sides,
+// and the comparison still bites.
+type Budget struct {
+	// Platform (heroku, aws) and Endpoint (redeem, validate, ...) narrow
+	// the budget; empty means each one separately. A comparative budget
+	// judges Platform (default: the target, aws) against Compare.
+	Platform string `yaml:"platform" json:"platform,omitempty"`
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+	// Compare names the reference platform of a comparative budget.
+	Compare string `yaml:"compare" json:"compare,omitempty"`
+	P50     Limit  `yaml:"p50" json:"p50,omitempty"`
+	P95     Limit  `yaml:"p95" json:"p95,omitempty"`
+	P99     Limit  `yaml:"p99" json:"p99,omitempty"`
+	// MinDelta (comparative budgets): a percentile breaks the budget only
+	// when it is also this much above the reference's, so a millisecond of
+	// noise on a fast call is not a regression.
+	MinDelta Duration `yaml:"min_delta" json:"min_delta,omitempty"`
+	// ErrorRate is the largest share of requests that may fail (5xx,
+	// router errors, timeouts, failed DNS resolutions); below 1, so that
+	// it can fail.
+	ErrorRate *float64 `yaml:"error_rate" json:"error_rate,omitempty"`
+}
+
+// Limits returns the budget's latency limits by quantile, unset ones left out.
+func (b Budget) Limits() []QuantileLimit {
+	var out []QuantileLimit
+	for _, q := range []QuantileLimit{{"p50", 0.50, b.P50}, {"p95", 0.95, b.P95}, {"p99", 0.99, b.P99}} {
+		if q.Limit.Set() {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// QuantileLimit is one latency limit of a budget.
+type QuantileLimit struct {
+	Name  string // p50, p95, p99
+	Q     float64
+	Limit Limit
+}
+
+// Limit is a latency limit: an absolute duration ("800ms") or a ratio to
+// a reference platform's same percentile ("1.25x").
+type Limit struct {
+	Abs   Duration
+	Ratio float64
+}
+
+// Set reports whether the limit was given.
+func (l Limit) Set() bool { return l.Abs > 0 || l.Ratio > 0 }
+
+// IsZero lets omitempty leave an unset limit out.
+func (l Limit) IsZero() bool { return !l.Set() }
+
+func (l Limit) String() string {
+	if l.Ratio > 0 {
+		return strconv.FormatFloat(l.Ratio, 'g', -1, 64) + "x"
+	}
+	return l.Abs.String()
+}
+
+// MarshalText writes the limit as it is written in a scenario.
+func (l Limit) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
 // Gate holds the budgets and what to do when one breaks.
 type Gate struct {
+	// None says the scenario deliberately has no gate (a planted-bug
+	// scenario judged by its invariants only). Without it, a scenario must
+	// give budgets: a gate that cannot fail is not a gate.
+	None bool `yaml:"none" json:"none,omitempty"`
 	// Interval is how often the gate is evaluated during a hold (over the
 	// last Window); the end of a hold is always evaluated.
 	Interval Duration `yaml:"interval" json:"interval"`
@@ -197,29 +285,36 @@ type Gate struct {
 	Budgets []Budget `yaml:"budgets" json:"budgets"`
 }
 
-// Budget is one latency/error limit.
-type Budget struct {
-	// Platform (heroku, aws) and Endpoint (redeem, validate, ...) narrow
-	// the budget; empty means each one separately.
-	Platform string   `yaml:"platform" json:"platform,omitempty"`
-	Endpoint string   `yaml:"endpoint" json:"endpoint,omitempty"`
-	P50      Duration `yaml:"p50" json:"p50,omitempty"`
-	P95      Duration `yaml:"p95" json:"p95,omitempty"`
-	P99      Duration `yaml:"p99" json:"p99,omitempty"`
-	// ErrorRate is the largest share of requests that may fail (5xx,
-	// router errors, timeouts).
-	ErrorRate *float64 `yaml:"error_rate" json:"error_rate,omitempty"`
-}
-
-// Expect is the verdict the scenario is built to produce.
+// Expect is the outcome the scenario is built to produce, and why: a test
+// of the scenario passes only when the verdict, the broken gates, the
+// failing invariants and the observed fault effects are the ones named, so
+// a scenario cannot pass its test by failing for another reason.
 type Expect struct {
+	// Verdict: pass, fail or inconclusive.
 	Verdict string `yaml:"verdict" json:"verdict"`
-	// Invariants that must fail (for planted-bug scenarios).
+	// FailingInvariants must fail, and no other invariant may — except
+	// MayAlsoFail: invariants a planted bug breaks only on some runs, as a
+	// consequence (a counter driven down lets a voucher be over-redeemed
+	// later, if the trace happens to redeem it again).
 	FailingInvariants []string `yaml:"failing_invariants" json:"failing_invariants,omitempty"`
-	// Breach expects the gate to break (and roll back when on_breach says so).
-	Breach bool `yaml:"breach" json:"breach,omitempty"`
+	MayAlsoFail       []string `yaml:"may_also_fail" json:"may_also_fail,omitempty"`
+	// Breaches are the gates that must break; every breach of the run must
+	// match one of them (an empty field matches anything).
+	Breaches []ExpectedBreach `yaml:"breaches" json:"breaches,omitempty"`
+	// ObservedFaults name faults whose effect must be observed (every fault
+	// whose effect is required must leave evidence anyway).
+	ObservedFaults []string `yaml:"observed_faults" json:"observed_faults,omitempty"`
 	// Slow marks scenarios that `go test -short` skips.
 	Slow bool `yaml:"slow" json:"slow,omitempty"`
+}
+
+// ExpectedBreach names a gate that must break.
+type ExpectedBreach struct {
+	Stage    string `yaml:"stage" json:"stage,omitempty"`
+	Platform string `yaml:"platform" json:"platform,omitempty"`
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+	// Metric: p50, p95, p99 or error_rate.
+	Metric string `yaml:"metric" json:"metric,omitempty"`
 }
 
 // QuickScale says how --quick shortens the scenario.

@@ -80,6 +80,7 @@ func TestInvalidFiles(t *testing.T) {
 		{"no traffic", strings.Replace(valid, "traffic:\n  synth: {duration: 10m, rate: 50}\n", "", 1), 0, "traffic", "give traffic.trace"},
 		{"trace missing", strings.Replace(valid, "synth: {duration: 10m, rate: 50}", "trace: nope.jsonl\n  seed_data: nope.jsonl", 1), 5, "traffic.trace", "no such file"},
 		{"share out of range", valid + "dns: {ttl_ignoring_share: 1.5}\n", 15, "dns.ttl_ignoring_share", "[0, 1]"},
+		{"credentials without a secret", valid + "dns: {route53_credentials: {access_key_id: AKID}}\n", 15, "dns.route53_credentials", "give both"},
 		{"budget without limit", valid + "    - {endpoint: redeem}\n", 15, "gate.budgets[1]", "sets no limit"},
 		{"kubeconfig without context", valid + "target: kubeconfig\n", 0, "aws.kube_context", "explicitly"},
 		{"failing invariant not checked", valid + "invariants: [bounds]\nexpect: {verdict: fail, failing_invariants: [idempotency]}\n", 16, "expect.failing_invariants[0]", "not among"},

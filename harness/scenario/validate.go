@@ -17,7 +17,9 @@ var (
 	Modes      = []string{"compress", "amplify"}
 	Sources    = []string{"dns", "api"}
 	Breaches   = []string{"rollback", "abort", "continue"}
-	Verdicts   = []string{"pass", "fail"}
+	Verdicts   = []string{"pass", "fail", "inconclusive"}
+	Effects    = []string{"required", "optional"}
+	Metrics    = []string{"p50", "p95", "p99", "error_rate"}
 	Platforms  = []string{"heroku", "aws"}
 	ImageNames = []string{"postgres", "redis", "mongo", "localstack", "toxiproxy", "service"}
 	Endpoints  = []string{"validate", "redeem", "rollback", "create", "get", "import", "export", "list"}
@@ -121,6 +123,11 @@ func (f *File) validate() Errors {
 		c.add("dns.keepalive", "must not be negative")
 	}
 	c.enum("dns.source", d.Source, Sources)
+	if cr := d.Route53Credentials; cr != nil {
+		if cr.AccessKeyID == "" || cr.SecretAccessKey == "" {
+			c.add("dns.route53_credentials", "give both access_key_id and secret_access_key (or leave the field out to accept any)")
+		}
+	}
 
 	t := s.Traffic
 	switch {
@@ -161,35 +168,7 @@ func (f *File) validate() Errors {
 
 	c.steps()
 
-	g := s.Gate
-	c.enum("gate.on_breach", g.OnBreach, Breaches)
-	if g.Interval <= 0 {
-		c.add("gate.interval", "must be positive")
-	}
-	if g.Window <= 0 {
-		c.add("gate.window", "must be positive")
-	}
-	if g.MinSamples < 1 {
-		c.add("gate.min_samples", "must be at least 1")
-	}
-	for i, b := range g.Budgets {
-		p := fmt.Sprintf("gate.budgets[%d]", i)
-		if b.Platform != "" {
-			c.enum(p+".platform", b.Platform, Platforms)
-		}
-		if b.Endpoint != "" {
-			c.enum(p+".endpoint", b.Endpoint, Endpoints)
-		}
-		if b.P50 < 0 || b.P95 < 0 || b.P99 < 0 {
-			c.add(p, "latency budgets must not be negative")
-		}
-		if b.ErrorRate != nil && (*b.ErrorRate < 0 || *b.ErrorRate > 1) {
-			c.add(p+".error_rate", "%g must be in [0, 1]", *b.ErrorRate)
-		}
-		if b.P50 == 0 && b.P95 == 0 && b.P99 == 0 && b.ErrorRate == nil {
-			c.add(p, "sets no limit: give p50, p95, p99 or error_rate")
-		}
-	}
+	c.gate()
 
 	seen := map[string]bool{}
 	for i, name := range s.Invariants {
@@ -198,15 +177,7 @@ func (f *File) validate() Errors {
 		}
 		seen[name] = true
 	}
-	c.enum("expect.verdict", s.Expect.Verdict, Verdicts)
-	for i, name := range s.Expect.FailingInvariants {
-		if len(s.Invariants) > 0 && !seen[name] {
-			c.add(fmt.Sprintf("expect.failing_invariants[%d]", i), "%q is not among the checked invariants", name)
-		}
-	}
-	if len(s.Expect.FailingInvariants) > 0 && s.Expect.Verdict != "fail" {
-		c.add("expect.verdict", "must be fail when expect.failing_invariants is set")
-	}
+	c.expect(seen)
 	if s.Quick.Factor < 0 {
 		c.add("quick.factor", "must not be negative")
 	}
@@ -255,6 +226,7 @@ func (c *checker) steps() {
 			if fl.After < 0 || fl.Duration < 0 {
 				c.add(p+".fault", "after and duration must not be negative")
 			}
+			c.enum(p+".fault.effect", fl.Effect, Effects)
 		}
 		if st.Heal != "" {
 			n++
@@ -271,5 +243,121 @@ func (c *checker) steps() {
 	}
 	if holds == 0 {
 		c.add("steps", "no hold step: nothing would be replayed")
+	}
+}
+
+func (c *checker) gate() {
+	s := &c.f.Scenario
+	g := s.Gate
+	c.enum("gate.on_breach", g.OnBreach, Breaches)
+	if g.Interval <= 0 {
+		c.add("gate.interval", "must be positive")
+	}
+	if g.Window <= 0 {
+		c.add("gate.window", "must be positive")
+	}
+	if g.MinSamples < 1 {
+		c.add("gate.min_samples", "must be at least 1")
+	}
+	switch {
+	case g.None && len(g.Budgets) > 0:
+		c.add("gate.none", "a scenario with gate.none has no budgets: remove one or the other")
+	case !g.None && len(g.Budgets) == 0:
+		c.add("gate.budgets", "no budget: every stage would pass unjudged; give budgets, or say gate.none: true")
+	}
+	timeout := s.Traffic.ClientTimeout
+	for i, b := range g.Budgets {
+		p := fmt.Sprintf("gate.budgets[%d]", i)
+		c.scope(p, b.Platform, b.Endpoint)
+		if b.Compare != "" {
+			c.enum(p+".compare", b.Compare, Platforms)
+			if b.Platform == b.Compare {
+				c.add(p+".platform", "%q cannot be compared with itself", b.Platform)
+			}
+			if b.ErrorRate != nil {
+				c.add(p+".error_rate", "a comparative budget judges latency; give the error rate its own absolute budget")
+			}
+		} else if b.MinDelta != 0 {
+			c.add(p+".min_delta", "only a comparative budget (compare: heroku) has a minimum difference")
+		}
+		if b.MinDelta < 0 {
+			c.add(p+".min_delta", "must not be negative")
+		}
+		for _, q := range b.Limits() {
+			f := p + "." + q.Name
+			switch {
+			case b.Compare != "" && q.Limit.Ratio == 0:
+				c.add(f, "%s is absolute, but this budget compares with %s: give a ratio such as 1.25x (or move the absolute limit to its own budget)", q.Limit, b.Compare)
+			case b.Compare == "" && q.Limit.Ratio > 0:
+				c.add(f, "%s is a ratio: say what it is relative to with compare: heroku", q.Limit)
+			case q.Limit.Ratio > 0 && q.Limit.Ratio < 1:
+				c.add(f, "%s would fail a target that is as fast as the reference; a ratio must be at least 1x", q.Limit)
+			case q.Limit.Abs > 0 && timeout > 0 && q.Limit.Abs >= timeout:
+				c.add(f, "%s can never fail: clients give up after traffic.client_timeout %s", q.Limit, timeout)
+			}
+		}
+		if b.ErrorRate != nil && (*b.ErrorRate < 0 || *b.ErrorRate >= 1) {
+			c.add(p+".error_rate", "%g must be in [0, 1): an error rate of 1 can never be exceeded", *b.ErrorRate)
+		}
+		if len(b.Limits()) == 0 && b.ErrorRate == nil {
+			c.add(p, "sets no limit: give p50, p95, p99 or error_rate")
+		}
+	}
+}
+
+// scope checks the optional platform and endpoint that narrow a budget or
+// an expected breach.
+func (c *checker) scope(prefix, platform, endpoint string) {
+	if platform != "" {
+		c.enum(prefix+".platform", platform, Platforms)
+	}
+	if endpoint != "" {
+		c.enum(prefix+".endpoint", endpoint, Endpoints)
+	}
+}
+
+func (c *checker) expect(invariants map[string]bool) {
+	s := &c.f.Scenario
+	e := s.Expect
+	c.enum("expect.verdict", e.Verdict, Verdicts)
+	for i, name := range e.FailingInvariants {
+		if len(s.Invariants) > 0 && !invariants[name] {
+			c.add(fmt.Sprintf("expect.failing_invariants[%d]", i), "%q is not among the checked invariants", name)
+		}
+	}
+	for i, name := range e.MayAlsoFail {
+		if len(s.Invariants) > 0 && !invariants[name] {
+			c.add(fmt.Sprintf("expect.may_also_fail[%d]", i), "%q is not among the checked invariants", name)
+		}
+	}
+	if (len(e.FailingInvariants) > 0 || len(e.Breaches) > 0) && e.Verdict != "fail" {
+		c.add("expect.verdict", "must be fail when expect names failing invariants or breaches")
+	}
+	stages, faults := map[string]bool{}, map[string]bool{}
+	for _, st := range s.Steps {
+		if st.Hold != nil {
+			stages[st.Hold.Name] = true
+		}
+		if st.Fault != nil {
+			faults[st.Fault.Name] = true
+		}
+	}
+	for i, b := range e.Breaches {
+		p := fmt.Sprintf("expect.breaches[%d]", i)
+		if b.Stage != "" && !stages[b.Stage] {
+			c.add(p+".stage", "no hold is named %q", b.Stage)
+		}
+		c.scope(p, b.Platform, b.Endpoint)
+		if b.Metric != "" {
+			c.enum(p+".metric", b.Metric, Metrics)
+		}
+	}
+	if len(e.Breaches) > 0 && s.Gate.None {
+		c.add("expect.breaches", "the scenario has no gate (gate.none), so nothing can break")
+	}
+	for i, name := range e.ObservedFaults {
+		if !faults[name] {
+			c.add(fmt.Sprintf("expect.observed_faults[%d]", i), "no fault is named %q", name)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -41,10 +42,10 @@ func Check(ctx context.Context, e Endpoints) []Health {
 		}
 		out = append(out, h)
 	}
-	run(Postgres, e.PostgresURL, func(ctx context.Context) error { return pingPostgres(ctx, e.PostgresURL) })
-	run(Redis, e.RedisURL, func(ctx context.Context) error { return pingRedis(ctx, e.RedisURL) })
-	run(Mongo, e.MongoURL, func(ctx context.Context) error { return pingMongo(ctx, e.MongoURL) })
-	run(Proxy, e.ToxiproxyURL, func(ctx context.Context) error { return httpOK(ctx, e.ToxiproxyURL+"/version") })
+	run(Postgres, e.PostgresURL, func(ctx context.Context) error { return PingPostgres(ctx, e.PostgresURL) })
+	run(Redis, e.RedisURL, func(ctx context.Context) error { return PingRedis(ctx, e.RedisURL) })
+	run(Mongo, e.MongoURL, func(ctx context.Context) error { return PingMongo(ctx, e.MongoURL) })
+	run(Proxy, e.ToxiproxyURL, func(ctx context.Context) error { return HTTPOK(ctx, e.ToxiproxyURL+"/version") })
 	if e.Route53URL != "" {
 		run(Route53, e.Route53URL, func(ctx context.Context) error { return dialTCP(ctx, hostOf(e.Route53URL)) })
 	}
@@ -61,11 +62,11 @@ func Check(ctx context.Context, e Endpoints) []Health {
 		}
 		switch svc {
 		case Postgres:
-			run(name, l.Listen, func(ctx context.Context) error { return pingPostgres(ctx, urls.PostgresURL) })
+			run(name, l.Listen, func(ctx context.Context) error { return PingPostgres(ctx, urls.PostgresURL) })
 		case Redis:
-			run(name, l.Listen, func(ctx context.Context) error { return pingRedis(ctx, urls.RedisURL) })
+			run(name, l.Listen, func(ctx context.Context) error { return PingRedis(ctx, urls.RedisURL) })
 		case Mongo:
-			run(name, l.Listen, func(ctx context.Context) error { return pingMongo(ctx, urls.MongoURL) })
+			run(name, l.Listen, func(ctx context.Context) error { return PingMongo(ctx, urls.MongoURL) })
 		default:
 			run(name, l.Listen, func(ctx context.Context) error { return dialTCP(ctx, l.Listen) })
 		}
@@ -83,12 +84,17 @@ func Healthy(hs []Health) error {
 	return nil
 }
 
-func pingPostgres(ctx context.Context, url string) error {
+// The pings below are the one way cutover asks a service whether it
+// serves: each with the service's real client, bounded by ctx. The stack
+// drivers poll them while services start; Check runs them once.
+
+// PingPostgres runs SELECT 1 on a new connection to url.
+func PingPostgres(ctx context.Context, url string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	var one int
 	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("query: %w", err)
@@ -96,39 +102,58 @@ func pingPostgres(ctx context.Context, url string) error {
 	return nil
 }
 
-func pingRedis(ctx context.Context, url string) error {
+// PingRedis sends PING once (the caller retries).
+func PingRedis(ctx context.Context, url string) error {
 	opt, err := goredis.ParseURL(url)
 	if err != nil {
 		return fmt.Errorf("parse url: %w", err)
 	}
+	opt.MaxRetries = -1
 	c := goredis.NewClient(opt)
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	return c.Ping(ctx).Err()
 }
 
-func pingMongo(ctx context.Context, url string) error {
-	c, err := mongo.Connect(options.Client().ApplyURI(url).SetServerSelectionTimeout(5 * time.Second))
+// PingMongo runs the ping command on admin; server selection gives up at
+// ctx's deadline (5 s without one).
+func PingMongo(ctx context.Context, url string) error {
+	wait := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		wait = max(time.Until(d), time.Millisecond)
+	}
+	c, err := mongo.Connect(options.Client().ApplyURI(url).SetServerSelectionTimeout(wait))
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	defer c.Disconnect(context.Background())
+	defer func() { _ = c.Disconnect(context.WithoutCancel(ctx)) }()
 	return c.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err()
 }
 
-func httpOK(ctx context.Context, url string) error {
+// HTTPGet GETs url and returns the body (at most 1 MiB) of a 200.
+func HTTPGet(ctx context.Context, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return nil
+	return body, nil
+}
+
+// HTTPOK says whether url answers 200.
+func HTTPOK(ctx context.Context, url string) error {
+	_, err := HTTPGet(ctx, url)
+	return err
 }
 
 func dialTCP(ctx context.Context, addr string) error {

@@ -7,7 +7,6 @@ package stack
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"sort"
 )
@@ -69,6 +68,11 @@ type Endpoints struct {
 	ToxiproxyURL string          `json:"toxiproxy_url"`
 	Links        map[string]Link `json:"links"`
 	Services     []Service       `json:"services"`
+}
+
+// DataURLs returns the direct URLs of Postgres, Redis and Mongo.
+func (e Endpoints) DataURLs() (postgres, redis, mongo string) {
+	return e.PostgresURL, e.RedisURL, e.MongoURL
 }
 
 // ClientURLs are the data-service URLs a platform's replicas should use:
@@ -168,14 +172,4 @@ func (o Options) WithDefaults() Options {
 		o.Host = "127.0.0.1"
 	}
 	return o
-}
-
-// FreePort asks the kernel for a free TCP port on host.
-func FreePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("find free port on %s: %w", host, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover/cutover/harness/report"
+	"github.com/cutover/cutover/harness/stats"
 )
 
 // BenchmarkRouterOverhead calls one real dyno doing a small, realistic
@@ -78,7 +78,7 @@ func BenchmarkRouterOverhead(b *testing.B) {
 	}
 	d, r, p := took[0], took[1], took[2]
 	pct := func(s []time.Duration, q float64) float64 {
-		return float64(report.Quantile(s, q)) / float64(time.Millisecond)
+		return float64(stats.Quantile(s, q)) / float64(time.Millisecond)
 	}
 	b.ReportMetric(pct(d, 0.50), "direct_p50_ms")
 	b.ReportMetric(pct(d, 0.99), "direct_p99_ms")

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/stack"
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // dyno is one web dyno slot (web.1 ...). Its run goroutine owns its
@@ -42,7 +42,7 @@ type dyno struct {
 
 // boot is one process of a dyno, from start to exit.
 type boot struct {
-	inst    platform.Instance
+	inst    proc.Instance
 	backend *backend
 	addr    string
 	egress  string
@@ -199,14 +199,14 @@ func (d *dyno) serve(ctx context.Context) (outcome, time.Duration) {
 	bootCtx, cancelBoot := context.WithTimeout(ctx, a.request(a.opts.BootTimeout))
 	defer cancelBoot()
 	bound := make(chan error, 1)
-	go func() { bound <- platform.WaitListening(bootCtx, b.inst) }()
+	go func() { bound <- proc.WaitListening(bootCtx, b.inst) }()
 	for booting := true; booting; {
 		select {
 		case err := <-bound:
 			switch {
 			case err == nil:
 				booting = false
-			case errors.Is(err, platform.ErrExited):
+			case errors.Is(err, proc.ErrExited):
 				d.exited(b)
 				d.setState(platform.Crashed)
 				return endCrash, 0
@@ -223,7 +223,7 @@ func (d *dyno) serve(ctx context.Context) (outcome, time.Duration) {
 		case cmd := <-d.cmds:
 			if out, hold, handled := d.command(ctx, b, cmd); handled {
 				cancelBoot()
-				<-bound
+				<-bound //nolint:errcheck // the boot was cancelled: its outcome is the command's
 				return out, hold
 			}
 		case <-ctx.Done():
@@ -304,7 +304,7 @@ func (d *dyno) command(ctx context.Context, b *boot, cmd command) (out outcome, 
 // start launches a new process for the dyno.
 func (d *dyno) start(ctx context.Context) (*boot, error) {
 	a := d.app
-	port, err := stack.FreePort(a.opts.DynoHost)
+	port, release, err := proc.FreePort(a.opts.DynoHost)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +321,8 @@ func (d *dyno) start(ctx context.Context) (*boot, error) {
 	}
 	a.log.dyno(d.name, fmt.Sprintf("Starting process with command `%s`", what))
 	name := d.name
-	inst, err := a.opts.Runner.Start(ctx, spec, platform.InstanceConfig{
+	release() // held until now, so no other dyno could be given this port
+	inst, err := a.opts.Runner.Start(ctx, spec, proc.InstanceConfig{
 		Name:   d.name,
 		Addr:   addr,
 		Egress: egress,

@@ -84,7 +84,7 @@ func TestCyclingWithinOneCompressedDay(t *testing.T) {
 	// A day in 2 s; the 30 s grace in 300 ms. The service ignores SIGTERM,
 	// so each cycle ends in R12 and SIGKILL.
 	scale := 2.0 / (24 * 60 * 60)
-	ta := start(t, fast(Options{Seed: 11, TimeScale: scale, RequestTimerScale: 0.01}), 3, map[string]string{"IGNORE_TERM": "1"})
+	ta := start(t, fast(Options{Seed: 11, TimeScale: scale, RequestTimerScale: 0.01}), 3, map[string]string{"ON_TERM": "ignore"})
 	egress := map[string]string{}
 	for _, r := range ta.Replicas() {
 		egress[r.Name] = r.Egress
@@ -166,7 +166,7 @@ func TestCrashBackoffSequence(t *testing.T) {
 	// The service crashes 100 ms after binding; on a loaded machine that
 	// can be before the dyno manager saw it up, which fails the deploy.
 	// Either way the crash loop follows.
-	go func() { _ = ta.Deploy(ctx, spec(map[string]string{"CRASH_AFTER_MS": "100"}), 1) }()
+	go func() { _ = ta.Deploy(ctx, spec(map[string]string{"CRASH_AFTER": "100ms"}), 1) }()
 	want := []time.Duration{0}
 	for _, c := range DefaultCrashCoolOffs {
 		want = append(want, time.Duration(float64(c)*scale))
@@ -196,7 +196,7 @@ func TestCrashBackoffSequence(t *testing.T) {
 		"Process exited with status 1",
 		"State changed from crashed to starting",
 	})
-	require.Contains(t, ta.logs.dump(), "app[web.1]: crashing as told by CRASH_AFTER_MS")
+	require.Contains(t, ta.logs.dump(), "app[web.1]: crashing as told by CRASH_AFTER")
 }
 
 // crashGaps are the times from each "to crashed" to the next "crashed to
@@ -224,7 +224,7 @@ func TestBootTimeoutR10(t *testing.T) {
 	ta := newTestApp(t, fast(Options{Seed: 13, RequestTimerScale: 0.01, BootTimeout: BootTimeout}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := ta.Deploy(ctx, spec(map[string]string{"BOOT_DELAY_MS": "5000"}), 1)
+	err := ta.Deploy(ctx, spec(map[string]string{"START_DELAY": "5000ms"}), 1)
 	require.ErrorContains(t, err, "web.1 crashed")
 	requireSubsequence(t, messages(ta.logs.entries(t), "web.1"), []string{
 		"Starting process with command `" + serviceBin + "`",
@@ -250,7 +250,7 @@ func TestH20WhileDynosStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	deployed := make(chan error, 1)
-	go func() { deployed <- ta.Deploy(ctx, spec(map[string]string{"BOOT_DELAY_MS": "1200"}), 1) }()
+	go func() { deployed <- ta.Deploy(ctx, spec(map[string]string{"START_DELAY": "1200ms"}), 1) }()
 	require.Eventually(t, func() bool {
 		rs := ta.Replicas()
 		return len(rs) == 1 && rs[0].State == platform.Starting
@@ -271,7 +271,7 @@ func TestH20WhileDynosStart(t *testing.T) {
 
 	// A request that arrives while a dyno starts is held, then served: a
 	// release whose boot takes 300 ms.
-	go func() { deployed <- ta.Deploy(ctx, spec(map[string]string{"BOOT_DELAY_MS": "300"}), 1) }()
+	go func() { deployed <- ta.Deploy(ctx, spec(map[string]string{"START_DELAY": "300ms"}), 1) }()
 	require.Eventually(t, func() bool { return replica(t, ta.App, "web.1").State == platform.Starting }, 5*time.Second, time.Millisecond)
 	// Past the route lag (10 ms scaled) the old process, which dies on
 	// SIGTERM, gets no more requests (during it, they would fail with H13

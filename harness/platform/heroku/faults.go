@@ -37,12 +37,12 @@ func (a *App) TimeoutBurst(share float64, d time.Duration) error {
 
 // FlakyRouter makes the router answer a share (0..1) of the requests during
 // d with the router error code (H99 when empty) without reaching a dyno.
-func (a *App) FlakyRouter(share float64, d time.Duration, code string) error {
+func (a *App) FlakyRouter(share float64, d time.Duration, code Code) error {
 	if share < 0 || share > 1 {
 		return fmt.Errorf("heroku: flaky router: share %v not in [0, 1]", share)
 	}
 	if code == "" {
-		code = "H99"
+		code = H99
 	}
 	if err := checkCode(code); err != nil {
 		return fmt.Errorf("heroku: flaky router: %w", err)

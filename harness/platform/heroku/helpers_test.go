@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,27 +18,21 @@ import (
 
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/platform/heroku/routerlog"
+	"github.com/cutover/cutover/internal/testsupport"
 )
 
-// serviceBin is the test service (internal/testservice), built once.
+// serviceBin is the test service (internal/testsupport/testservice),
+// built once.
 var serviceBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "heroku-test-")
+	bin, err := testsupport.BuildService()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	serviceBin = filepath.Join(dir, "testservice")
-	build := exec.Command("go", "build", "-o", serviceBin, "./internal/testservice")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build the test service:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	serviceBin = bin
+	os.Exit(m.Run())
 }
 
 // logs collects the app's log stream.
@@ -54,9 +47,7 @@ func newLogs() *logs { return &logs{changed: make(chan struct{})} }
 func (l *logs) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, line := range strings.Split(strings.TrimSuffix(string(p), "\n"), "\n") {
-		l.lines = append(l.lines, line)
-	}
+	l.lines = append(l.lines, strings.Split(strings.TrimSuffix(string(p), "\n"), "\n")...)
 	close(l.changed)
 	l.changed = make(chan struct{})
 	return len(p), nil
@@ -222,8 +213,12 @@ func newTestApp(t *testing.T, o Options) *testApp {
 	return &testApp{App: app, logs: lg, client: &http.Client{Transport: tr}, url: "http://" + app.Endpoint()}
 }
 
+// spec is the test service as a web process: bound to loopback as a dyno
+// is, and killed by SIGTERM unless env says otherwise.
 func spec(env map[string]string) platform.ServiceSpec {
-	return platform.ServiceSpec{Name: "testservice", Command: []string{serviceBin}, Env: env}
+	all := map[string]string{"HOST": "127.0.0.1", "ON_TERM": "die"}
+	maps.Copy(all, env)
+	return platform.ServiceSpec{Name: "testservice", Command: []string{serviceBin}, Env: all}
 }
 
 // get sends a GET with a request id and returns status, body and the time.
@@ -253,6 +248,24 @@ func completed(t *testing.T, addr string) []string {
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	return out.IDs
+}
+
+// completedAt asks the dyno at addr (directly) when it finished each
+// request it finished.
+func completedAt(t *testing.T, addr string) map[string]time.Time {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/completed")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		At map[string]int64 `json:"at_unix_nano"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	at := map[string]time.Time{}
+	for id, ns := range out.At {
+		at[id] = time.Unix(0, ns)
+	}
+	return at
 }
 
 // reqID makes a request id Heroku keeps (20-200 characters).

@@ -28,7 +28,8 @@ import (
 
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/platform/heroku/routerlog"
-	"github.com/cutover/cutover/harness/platform/proc"
+	"github.com/cutover/cutover/internal/machine"
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // Heroku's numbers (heroku-facts.md). Request timers are multiplied by
@@ -125,9 +126,9 @@ type Options struct {
 	// passed as EGRESS_ADDR; a new one on every boot, as Heroku has no
 	// static egress IP (default 127.2.x.y in sequence).
 	Egress func() string
-	// Runner starts the service (default proc.Runner{}; the docker driver
+	// Runner starts the service (default proc.Local{}; the docker driver
 	// passes a container runner).
-	Runner platform.Runner
+	Runner proc.Runner
 }
 
 // App is one simulated Heroku app: a router and its web dynos.
@@ -203,10 +204,15 @@ func New(opts Options) (*App, error) {
 		MaxHeaderBytes: maxHeaders*maxHeaderLine + maxRequestLine,
 		ErrorLog:       log.New(io.Discard, "", 0),
 	}
-	go func() {
-		defer close(a.srvDone)
-		_ = a.srv.Serve(ln)
-	}()
+	// The router's goroutines (its accept loop, every connection and the
+	// requests it forwards) carry the router's label, so a run's machine
+	// accounting tells its CPU apart from the rest of the harness.
+	machine.Do(a.lifetime, machine.Router, func(context.Context) {
+		go func() {
+			defer close(a.srvDone)
+			_ = a.srv.Serve(ln)
+		}()
+	})
 	return a, nil
 }
 
@@ -271,7 +277,7 @@ func withDefaults(o Options) (Options, error) {
 		o.Now = time.Now
 	}
 	if o.Runner == nil {
-		o.Runner = proc.Runner{}
+		o.Runner = proc.Local{}
 	}
 	return o, nil
 }

@@ -20,8 +20,6 @@ type logSink struct {
 	buf []byte
 }
 
-func (s *logSink) enabled() bool { return s.w != nil }
-
 func (s *logSink) write(source, process, msg string) {
 	if s.w == nil {
 		return

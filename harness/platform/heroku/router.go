@@ -58,6 +58,8 @@ type router struct {
 	burst       atomic.Pointer[window] // timeout burst
 	flaky       atomic.Pointer[window] // random router errors
 
+	timeouts timeoutBook // every H12, and the dyno's late answer
+
 	bufs sync.Pool
 }
 
@@ -65,7 +67,7 @@ type router struct {
 type window struct {
 	until time.Time
 	share float64
-	code  string
+	code  Code
 }
 
 func newRouter(a *App, port int) *router {
@@ -121,26 +123,26 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.Protocol, l.TLS, l.TLSVersion = "http1.1", "false", "unknown"
 	}
 	if !withinLimits(r) {
-		rt.fail(w, &l, "H26")
+		rt.fail(w, &l, H26)
 		return
 	}
 	if rt.maintenance.Load() {
-		rt.fail(w, &l, "H80")
+		rt.fail(w, &l, H80)
 		return
 	}
 	tbl := rt.app.tbl.Load()
 	if !tbl.deployed {
-		rt.fail(w, &l, "H81")
+		rt.fail(w, &l, H81)
 		return
 	}
 	if tbl.quantity == 0 {
-		rt.fail(w, &l, "H14")
+		rt.fail(w, &l, H14)
 		return
 	}
 	n := rt.inflight.Add(1)
 	defer rt.inflight.Add(-1)
 	if n > int64(rt.perDyno*tbl.quantity) {
-		rt.fail(w, &l, "H11")
+		rt.fail(w, &l, H11)
 		return
 	}
 	if f := rt.flaky.Load(); rt.hit(f, received) {
@@ -158,27 +160,27 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // connect picks a dyno at random and connects to it, retrying others on
 // refusal or timeout (with quarantine), holding the request while dynos
 // start or are all quarantined. It returns an H-code on failure.
-func (rt *router) connect(ctx context.Context, received time.Time, l *routerlog.Line) (*backend, *pconn, string) {
+func (rt *router) connect(ctx context.Context, received time.Time, l *routerlog.Line) (*backend, *pconn, Code) {
 	deadline := received.Add(rt.queueTimeout)
 	attempts := 0
 	backoff := max(rt.quarantine/50, time.Millisecond)
 	for {
 		tbl := rt.app.tbl.Load()
 		if tbl.quantity == 0 {
-			return nil, nil, "H14"
+			return nil, nil, H14
 		}
 		now := time.Now()
 		b := rt.pick(tbl, now)
 		if b == nil {
-			var code string
+			var code Code
 			var wait time.Duration
 			switch {
 			case len(tbl.backends) == 0 && tbl.starting == 0:
-				return nil, nil, "H10"
+				return nil, nil, H10
 			case len(tbl.backends) == 0:
-				code, wait = "H20", time.Until(deadline)
+				code, wait = H20, time.Until(deadline)
 			default:
-				code, wait = "H99", min(time.Until(deadline), backoff)
+				code, wait = H99, min(time.Until(deadline), backoff)
 				backoff = min(backoff*2, rt.quarantine)
 			}
 			if time.Until(deadline) <= 0 {
@@ -190,7 +192,7 @@ func (rt *router) connect(ctx context.Context, received time.Time, l *routerlog.
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return nil, nil, "H27"
+				return nil, nil, H27
 			}
 			t.Stop()
 			continue
@@ -206,7 +208,7 @@ func (rt *router) connect(ctx context.Context, received time.Time, l *routerlog.
 			return b, pc, ""
 		}
 		if ctx.Err() != nil {
-			return nil, nil, "H27"
+			return nil, nil, H27
 		}
 		b.quarantine.Store(time.Now().Add(rt.quarantine).UnixNano())
 		attempts++
@@ -215,9 +217,9 @@ func (rt *router) connect(ctx context.Context, received time.Time, l *routerlog.
 			l.ConnectMS = ms(time.Since(now))
 			var ce *connectError
 			if errors.As(err, &ce) && ce.timeout {
-				return nil, nil, "H19"
+				return nil, nil, H19
 			}
-			return nil, nil, "H21"
+			return nil, nil, H21
 		}
 	}
 }
@@ -265,27 +267,27 @@ func (rt *router) forward(w http.ResponseWriter, r *http.Request, l *routerlog.L
 	stopWatch := context.AfterFunc(r.Context(), g.cut)
 	defer stopWatch()
 
-	failed := func(code string) {
+	failed := func(code Code) {
 		pc.pool.discard(pc)
 		l.ServiceMS = ms(time.Since(connected))
 		l.Bytes = 0
 		rt.fail(w, l, code)
 	}
 	// clientCode names a failure caused by the client side.
-	clientCode := func() string {
+	clientCode := func() Code {
 		if body != nil && body.timedOut.Load() {
-			return "H28" // the body stopped coming
+			return H28 // the body stopped coming
 		}
 		if r.Context().Err() != nil {
-			return "H27"
+			return H27
 		}
 		return ""
 	}
-	serverCode := func() string {
+	serverCode := func() Code {
 		if pc.cr.n > readBefore {
-			return "H18" // part of a response came, then the connection died
+			return H18 // part of a response came, then the connection died
 		}
-		return "H13"
+		return H13
 	}
 
 	err := out.Write(pc.bw)
@@ -308,18 +310,20 @@ func (rt *router) forward(w http.ResponseWriter, r *http.Request, l *routerlog.L
 	g.readBy(deadline)
 	_, err = pc.br.Peek(1)
 	var resp *http.Response
+	var answered time.Time
 	if err == nil {
 		g.readBy(time.Now().Add(rt.idleWindow))
-		resp, err = readResponse(pc, out)
+		resp, err = readResponse(pc, out) //nolint:bodyclose // read to its end below; the dyno connection is pooled, not the body
+		answered = time.Now()
 	}
 	if err != nil {
 		switch {
 		case clientCode() != "":
 			failed(clientCode())
 		case isTimeout(err) && pc.br.Buffered() == 0:
-			rt.timedOut(w, l, pc, out, nil, stopWatch, connected)
+			rt.timedOut(w, l, pc, out, nil, time.Time{}, stopWatch, connected)
 		case isTimeout(err):
-			failed("H15") // a response head stuck halfway
+			failed(H15) // a response head stuck halfway
 		default:
 			failed(serverCode())
 		}
@@ -352,24 +356,35 @@ func (rt *router) forward(w http.ResponseWriter, r *http.Request, l *routerlog.L
 			return
 		}
 		if time.Now().After(deadline) {
-			rt.timedOut(w, l, pc, out, resp, stopWatch, connected)
+			rt.timedOut(w, l, pc, out, resp, answered, stopWatch, connected)
 			return
 		}
 	}
 	rt.relay(w, l, g, pc, resp, connected)
 }
 
-// timedOut answers H12 and leaves the exchange to finish on its own.
-func (rt *router) timedOut(w http.ResponseWriter, l *routerlog.Line, pc *pconn, out *http.Request, resp *http.Response, stopWatch func() bool, connected time.Time) {
+// timedOut answers H12 and leaves the exchange to finish on its own; resp
+// is the dyno's answer if it came already (at answered), nil if the dyno is
+// still working. The H12 and the dyno's answer, whenever it comes, go to
+// the timeout book.
+func (rt *router) timedOut(w http.ResponseWriter, l *routerlog.Line, pc *pconn, out *http.Request, resp *http.Response, answered time.Time, stopWatch func() bool, connected time.Time) {
 	l.ServiceMS = ms(time.Since(connected))
 	l.Bytes = 0
+	// At is taken before the 503 goes out and before the exchange may
+	// finish: the client sees the H12 after At, the late answer comes
+	// after At.
+	rec := TimedOut{RequestID: l.RequestID, Method: l.Method, Path: l.Path, Dyno: l.Dyno, At: time.Now()}
+	if resp != nil {
+		rec.Answered, rec.Status, rec.Replayed = answered, resp.StatusCode, replayed(resp)
+	}
+	i := rt.timeouts.add(rec)
 	if stopWatch() {
 		// The client disconnect no longer concerns this exchange.
-		go finish(pc, out, resp)
+		go finish(pc, out, resp, func(at time.Time, r *http.Response) { rt.timeouts.answer(i, at, r) })
 	} else {
 		pc.pool.discard(pc) // the client left at the same moment
 	}
-	rt.fail(w, l, "H12")
+	rt.fail(w, l, H12)
 }
 
 // relay passes the dyno's response to the client.
@@ -403,14 +418,14 @@ func (rt *router) relay(w http.ResponseWriter, l *routerlog.Line, g *guard, pc *
 		return
 	case errors.Is(err, errClientWrite) || g.isCut():
 		pool.discard(pc)
-		rt.logError(l, "H27")
+		rt.logError(l, H27)
 		return
 	case isTimeout(err):
 		pool.discard(pc)
-		rt.logError(l, "H15")
+		rt.logError(l, H15)
 	default:
 		pool.discard(pc)
-		rt.logError(l, "H18")
+		rt.logError(l, H18)
 	}
 	// The status line is out: cut the client's connection so it sees an
 	// incomplete response.
@@ -498,9 +513,9 @@ func (rt *router) outgoing(r *http.Request, body *clientBody, id, fwd string, re
 
 // fail answers the client with code's status and page (unless the client
 // is gone) and logs the line.
-func (rt *router) fail(w http.ResponseWriter, l *routerlog.Line, code string) {
+func (rt *router) fail(w http.ResponseWriter, l *routerlog.Line, code Code) {
 	e := routerErrors[code]
-	if code != "H27" && code != "H28" {
+	if code != H27 && code != H28 {
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Cache-Control", "no-cache, no-store")
@@ -511,9 +526,9 @@ func (rt *router) fail(w http.ResponseWriter, l *routerlog.Line, code string) {
 	rt.logError(l, code)
 }
 
-func (rt *router) logError(l *routerlog.Line, code string) {
+func (rt *router) logError(l *routerlog.Line, code Code) {
 	e := routerErrors[code]
-	l.Sock, l.At, l.Code, l.Desc, l.Status = e.sock, e.at, code, e.desc, e.status
+	l.Sock, l.At, l.Code, l.Desc, l.Status = e.sock, e.at, string(code), e.desc, e.status
 	rt.log.router(l)
 }
 
@@ -606,20 +621,20 @@ func withinLimits(r *http.Request) bool {
 
 // checkResponse applies Heroku's response rules: a status line without a
 // reason phrase is malformed (H17); oversized lines break the limits (H25).
-func checkResponse(resp *http.Response) string {
+func checkResponse(resp *http.Response) Code {
 	if !strings.Contains(resp.Status, " ") {
-		return "H17"
+		return H17
 	}
 	if len("HTTP/1.1 ")+len(resp.Status) > maxStatusLine {
-		return "H25"
+		return H25
 	}
 	for k, vv := range resp.Header {
 		for _, v := range vv {
 			if len(k)+2+len(v) > maxResponseHeaderLine {
-				return "H25"
+				return H25
 			}
 			if k == "Set-Cookie" && len(v) > maxCookie {
-				return "H25"
+				return H25
 			}
 		}
 	}

@@ -95,6 +95,59 @@ func TestH12DynoCompletesAfterTimeout(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond)
 }
 
+// TestH12BeforeTheDynoCommits is the dangerous order of events: the router
+// gives up at its deadline while the dyno is still working on a write, the
+// client has its 503 in hand, and only then does the dyno finish — and
+// commit. A client retry sent on the 503 races an uncommitted original.
+func TestH12BeforeTheDynoCommits(t *testing.T) {
+	t.Parallel()
+	ta := start(t, fast(Options{Seed: 26, RequestTimerScale: 0.01}), 1, nil)
+	id := reqID("h12-before-commit")
+	req, err := http.NewRequest(http.MethodPost, ta.url+"/sleep?ms=900", strings.NewReader(`{"order":1}`))
+	require.NoError(t, err)
+	req.Header.Set("X-Request-Id", id)
+	sent := time.Now()
+	resp, err := ta.client.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	got := time.Now()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	// At the router's 30 s (300 ms), not when the dyno answers (900 ms).
+	require.GreaterOrEqual(t, got.Sub(sent), 300*time.Millisecond)
+	require.Less(t, got.Sub(sent), 900*time.Millisecond)
+	require.Equal(t, "H12", ta.logs.waitRequest(t, id).Code)
+
+	addr := replica(t, ta.App, "web.1").Addr
+	require.NotContains(t, completedAt(t, addr), id, "the dyno is still working when the client has its 503")
+	var done time.Time
+	require.Eventually(t, func() bool {
+		at, ok := completedAt(t, addr)[id]
+		done = at
+		return ok
+	}, 5*time.Second, 20*time.Millisecond)
+	require.True(t, done.After(got), "the dyno committed at %s, after the client got its 503 at %s", done, got)
+
+	// The router's evidence: the H12, then the dyno's late 200.
+	var rec TimedOut
+	require.Eventually(t, func() bool {
+		ts := ta.TimedOut()
+		if len(ts) != 1 {
+			return false
+		}
+		rec = ts[0]
+		return !rec.Answered.IsZero()
+	}, 5*time.Second, 20*time.Millisecond)
+	require.Equal(t, id, rec.RequestID)
+	require.Equal(t, "web.1", rec.Dyno)
+	require.Equal(t, http.StatusOK, rec.Status)
+	require.False(t, rec.At.After(got), "the router's H12 time is when the 503 went out")
+	require.True(t, rec.Answered.After(rec.At))
+	require.False(t, rec.Answered.Before(done), "the dyno answered once it had committed")
+	require.True(t, rec.CommittedAfter())
+	require.Equal(t, TimeoutCounts{H12: 1, InFlight: 1, CommittedAfter: 1}, CountTimeouts(ta.TimedOut()))
+}
+
 func TestH10WhenEveryDynoHasCrashed(t *testing.T) {
 	t.Parallel()
 	ta := start(t, fast(Options{Seed: 3}), 2, nil)
@@ -500,6 +553,9 @@ func TestTimeoutBurstDynoStillCommits(t *testing.T) {
 	require.GreaterOrEqual(t, took, 300*time.Millisecond)
 	require.Equal(t, "H12", ta.logs.waitRequest(t, id).Code)
 	require.Contains(t, completed(t, replica(t, ta.App, "web.1").Addr), id, "the dyno committed the request")
+	// The response was held: the dyno had answered before the H12.
+	require.Equal(t, TimeoutCounts{H12: 1, Held: 1}, CountTimeouts(ta.TimedOut()))
+	require.True(t, ta.TimedOut()[0].Answered.Before(ta.TimedOut()[0].At))
 
 	require.NoError(t, ta.TimeoutBurst(0, 0))
 	status, _, _ = ta.get(t, "/", "")

@@ -248,15 +248,16 @@ func readResponse(pc *pconn, req *http.Request) (*http.Response, error) {
 // finish completes an exchange the client no longer waits for (after an
 // H12): the dyno gets to send its whole response, which is dropped. The
 // dyno is never told that the client got a 503. resp is nil when the
-// response has not come yet.
-func finish(pc *pconn, req *http.Request, resp *http.Response) {
+// response has not come yet; then late is told when its head comes.
+func finish(pc *pconn, req *http.Request, resp *http.Response, late func(time.Time, *http.Response)) {
 	_ = pc.conn.SetReadDeadline(time.Time{})
 	if resp == nil {
 		var err error
-		if resp, err = readResponse(pc, req); err != nil {
+		if resp, err = readResponse(pc, req); err != nil { //nolint:bodyclose // read to its end below; the connection is pooled, not the body
 			pc.pool.discard(pc)
 			return
 		}
+		late(time.Now(), resp)
 	}
 	if _, err := drain(resp); err != nil || resp.Close {
 		pc.pool.discard(pc)

@@ -20,19 +20,50 @@ import (
 	"strconv"
 
 	yaml "go.yaml.in/yaml/v3"
-	"sigs.k8s.io/kind/pkg/apis/config/defaults"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 )
 
-// DefaultNodeImage is the node image of the kind release this module
-// builds against.
-const DefaultNodeImage = defaults.Image
+// DefaultNodeImage is the node image `make kind-image` builds
+// (images/kind/build.sh): Kubernetes of the images/kind/kubernetes wrapper
+// module, its control-plane images preloaded under cutover-local. This
+// machine cannot pull kind's own kindest/node images; any other node image
+// can be named in Options.NodeImage.
+const DefaultNodeImage = "cutover-local/kind-node:v1.34.4"
+
+// Node image labels set by images/kind/build.sh.
+const (
+	// LabelImageRepository names the image repository the node image's
+	// preloaded control-plane images are tagged under.
+	LabelImageRepository = "org.cutover.kind.image-repository"
+	// LabelKubernetesVersion is the node image's Kubernetes version.
+	LabelKubernetesVersion = "org.cutover.kind.kubernetes-version"
+)
+
+// UntaintControlPlanePatch is the kubeadm patch that registers the
+// control-plane node without taints.
+const UntaintControlPlanePatch = "kind: InitConfiguration\nnodeRegistration:\n  taints: []\n"
+
+// Adaptations are what the node image and the Docker engine ask of a
+// cluster's configuration beyond Options.
+type Adaptations struct {
+	// ImageRepository is where kubeadm takes the control-plane images from
+	// (its ClusterConfiguration imageRepository). cutover's node image
+	// preloads them under the name in its LabelImageRepository label. Empty:
+	// kubeadm's default, for node images that preload those.
+	ImageRepository string
+	// Unprivileged: the engine refuses --privileged containers, so the
+	// nodes run without CAP_SYS_RESOURCE (see UnprivilegedRunArgs) and may
+	// not lower an oom_score_adj. Kubelet and containerd are configured as
+	// kind's rootless mode configures them: the KubeletInUserNamespace
+	// feature gate and containerd's restrict_oom_score_adj.
+	Unprivileged bool
+}
 
 // ClusterConfig is the kind cluster configuration for o: one control-plane
 // node (plus o.Workers workers) running o.NodeImage, with the Service's
 // NodePort mapped to o.Addr on the host, so clients reach the service on
-// the target's own address.
-func ClusterConfig(o Options) (*v1alpha4.Cluster, error) {
+// the target's own address; with a's patches for kubeadm and containerd.
+func ClusterConfig(o Options, a Adaptations) (*v1alpha4.Cluster, error) {
 	o = o.withDefaults()
 	host, portStr, err := net.SplitHostPort(o.Addr)
 	if err != nil {
@@ -48,6 +79,9 @@ func ClusterConfig(o Options) (*v1alpha4.Cluster, error) {
 	if o.Workers < 0 {
 		return nil, fmt.Errorf("kind config: workers %d < 0", o.Workers)
 	}
+	if o.ControlPlaneOnly && o.Workers > 0 {
+		return nil, fmt.Errorf("kind config: control-plane only, but %d workers", o.Workers)
+	}
 	cfg := &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
 		Name:     o.ClusterName,
@@ -62,8 +96,23 @@ func ClusterConfig(o Options) (*v1alpha4.Cluster, error) {
 			}},
 		}},
 	}
-	for range o.Workers {
+	for range o.workers() {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: o.NodeImage})
+	}
+	if o.workers() > 0 {
+		// kubeadm taints the control-plane node when it is not alone; here
+		// it runs pods too, so a drained worker's pods have somewhere to go.
+		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches, UntaintControlPlanePatch)
+	}
+	if a.ImageRepository != "" {
+		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches,
+			"kind: ClusterConfiguration\nimageRepository: "+a.ImageRepository+"\n")
+	}
+	if a.Unprivileged {
+		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches,
+			"kind: KubeletConfiguration\nfeatureGates:\n  KubeletInUserNamespace: true\n")
+		cfg.ContainerdConfigPatches = append(cfg.ContainerdConfigPatches,
+			"[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n")
 	}
 	return cfg, nil
 }

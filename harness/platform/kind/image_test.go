@@ -19,15 +19,15 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 
-	"github.com/cutover/cutover/harness/stack/docker/engine"
+	"github.com/cutover/cutover/internal/dockerengine"
 )
 
 // dockerOrSkip connects to the Docker engine or skips the test.
-func dockerOrSkip(t *testing.T) *client.Client {
+func dockerOrSkip(t testing.TB) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		t.Skipf("needs a Docker engine: %v", err)
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,11 +19,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 
 	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/platform/kube"
-	"github.com/cutover/cutover/harness/stack/docker/engine"
+	"github.com/cutover/cutover/harness/platform/internal/kube"
+	"github.com/cutover/cutover/internal/dockerengine"
 )
 
 // Options configure the kind platform.
@@ -36,9 +39,12 @@ type Options struct {
 	// NodeImage is the node image of a created cluster. Default
 	// DefaultNodeImage (the kind release's default).
 	NodeImage string
-	// Workers is the number of worker nodes (0: the control-plane node
-	// runs the pods). Draining a node needs at least 2.
+	// Workers is the number of worker nodes. Default 1, so a drained
+	// node's pods have somewhere to go.
 	Workers int
+	// ControlPlaneOnly creates no worker: the control-plane node runs the
+	// pods (Workers must be 0).
+	ControlPlaneOnly bool
 	// Addr is the host:port on the host where the Service answers (the
 	// listenAddress and hostPort of the extraPortMapping). Default
 	// 127.0.0.3:8080.
@@ -53,6 +59,14 @@ type Options struct {
 	StackHost string
 	// Network is the Docker network of the kind nodes. Default "kind".
 	Network string
+	// StackNetwork, when set, is the Docker network of the stack (the
+	// docker stack driver's Network): Deploy connects every node to it,
+	// and the service's environment has each host address of StackAddrs
+	// (the driver's NetworkAddrs) replaced by its address inside that
+	// network, so pods reach the stack the way the driver's own containers
+	// do. StackHost is not used then. Close disconnects the nodes.
+	StackNetwork string
+	StackAddrs   map[string]string
 	// Manifest configures the Kubernetes objects. The Service is always a
 	// NodePort; Namespace defaults to "cutover-<unix time>".
 	Manifest kube.Manifest
@@ -95,6 +109,17 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// workers is the number of worker nodes to create.
+func (o Options) workers() int {
+	switch {
+	case o.ControlPlaneOnly:
+		return 0
+	case o.Workers == 0:
+		return 1
+	}
+	return o.Workers
+}
+
 // Platform is the service on a kind cluster.
 type Platform struct {
 	opts Options
@@ -108,6 +133,7 @@ type Platform struct {
 	kubeconfigDir string
 	created       bool
 	kp            *kube.Platform
+	joined        []string // nodes Deploy connected to StackNetwork
 	closed        bool
 }
 
@@ -121,7 +147,7 @@ var (
 // found) by Deploy.
 func New(opts Options) (*Platform, error) {
 	opts = opts.withDefaults()
-	cfg, err := ClusterConfig(opts)
+	cfg, err := ClusterConfig(opts, Adaptations{})
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +198,7 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	if spec.Image == "" {
 		return fmt.Errorf("kind deploy: service %q has no image (the docker driver builds it)", spec.Name)
 	}
-	if err := p.ensureCluster(ctx); err != nil {
+	if _, err := p.ensureCluster(ctx); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -190,13 +216,24 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	}
 	p.logf("ImageLoaded", "loaded %s into %d nodes %v", spec.Image, len(loaded), loaded)
 
-	stackHost := p.opts.StackHost
-	if stackHost == "" {
-		if stackHost, err = NetworkGateway(ctx, docker, p.opts.Network); err != nil {
-			return fmt.Errorf("kind deploy: find the host address for pods: %w", err)
+	if p.opts.StackNetwork != "" {
+		if err := p.joinStackNetwork(ctx, docker, nodeList); err != nil {
+			return fmt.Errorf("kind deploy: %w", err)
 		}
+		env := make(map[string]string, len(spec.Env))
+		for k, v := range spec.Env {
+			env[k] = rewriteAddrs(v, p.opts.StackAddrs)
+		}
+		spec.Env = env
+	} else {
+		stackHost := p.opts.StackHost
+		if stackHost == "" {
+			if stackHost, err = NetworkGateway(ctx, docker, p.opts.Network); err != nil {
+				return fmt.Errorf("kind deploy: find the host address for pods: %w", err)
+			}
+		}
+		spec.Env = kube.RewriteEnv(spec.Env, stackHost)
 	}
-	spec.Env = kube.RewriteEnv(spec.Env, stackHost)
 
 	if kp == nil {
 		if kp, err = p.newKube(ctx); err != nil {
@@ -206,30 +243,119 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	if err := kp.Deploy(ctx, spec, replicas); err != nil {
 		return fmt.Errorf("kind deploy: %w", err)
 	}
+	if replicas == 0 {
+		return nil
+	}
+	// Ready pods are not yet a serving endpoint: kube-proxy programs the
+	// NodePort a moment after the endpoints change (a request in between
+	// is reset), so Deploy returns once the Service answers on the host.
+	readyPath := spec.ReadyPath
+	if readyPath == "" {
+		readyPath = "/readyz"
+	}
+	url := "http://" + kp.Endpoint() + readyPath
+	if err := waitServing(ctx, url, p.opts.serveTimeout()); err != nil {
+		return fmt.Errorf("kind deploy: %w", err)
+	}
+	p.logf("Serving", "the Service answers %s", url)
 	return nil
+}
+
+// serveTimeout bounds the wait for the Service to answer after a rollout.
+func (o Options) serveTimeout() time.Duration {
+	if o.RolloutTimeout > 0 {
+		return o.RolloutTimeout
+	}
+	return 2 * time.Minute
+}
+
+// waitServing polls url until it answers 200, within timeout.
+func waitServing(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("wait for %s: %w", url, err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s to answer: %w (last: %w)", url, ctx.Err(), last)
+		case <-t.C:
+		}
+	}
+}
+
+// joinStackNetwork connects the nodes to StackNetwork (those not on it yet).
+func (p *Platform) joinStackNetwork(ctx context.Context, docker *client.Client, nodeList []nodes.Node) error {
+	res, err := docker.NetworkInspect(ctx, p.opts.StackNetwork, client.NetworkInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("stack network %s: %w", p.opts.StackNetwork, err)
+	}
+	on := map[string]bool{}
+	for _, c := range res.Network.Containers {
+		on[c.Name] = true
+	}
+	for _, n := range nodeList {
+		if on[n.String()] {
+			continue
+		}
+		if _, err := docker.NetworkConnect(ctx, p.opts.StackNetwork, client.NetworkConnectOptions{Container: n.String()}); err != nil {
+			return fmt.Errorf("connect node %s to the stack network %s: %w", n, p.opts.StackNetwork, err)
+		}
+		p.mu.Lock()
+		p.joined = append(p.joined, n.String())
+		p.mu.Unlock()
+		p.logf("StackNetwork", "node %s joined the stack network %s", n, p.opts.StackNetwork)
+	}
+	return nil
+}
+
+// Up creates the cluster (or finds the reused one) without deploying
+// anything; Deploy calls it. It returns how long a created cluster took
+// from the first node container to the control plane's Ready (0 for a
+// reused or already running one).
+func (p *Platform) Up(ctx context.Context) (time.Duration, error) {
+	p.deployMu.Lock()
+	defer p.deployMu.Unlock()
+	return p.ensureCluster(ctx)
 }
 
 // ensureCluster runs under deployMu; p.mu is only held to read and set
 // fields, never across the (long) cluster creation.
-func (p *Platform) ensureCluster(ctx context.Context) error {
+func (p *Platform) ensureCluster(ctx context.Context) (time.Duration, error) {
 	p.mu.Lock()
 	closed, ready := p.closed, p.provider != nil
 	p.mu.Unlock()
 	if closed {
-		return errors.New("kind: platform is closed")
+		return 0, errors.New("kind: platform is closed")
 	}
 	if ready {
-		return nil
+		return 0, nil
 	}
-	docker, err := engine.Connect(ctx)
+	docker, err := dockerengine.Connect(ctx)
 	if err != nil {
-		return fmt.Errorf("kind: %w", err)
+		return 0, fmt.Errorf("kind: %w", err)
 	}
 	provider := cluster.NewProvider(cluster.ProviderWithLogger(logger{p}), cluster.ProviderWithDocker())
 	dir, err := os.MkdirTemp("", "cutover-kind-")
 	if err != nil {
 		_ = docker.Close()
-		return fmt.Errorf("kind: %w", err)
+		return 0, fmt.Errorf("kind: %w", err)
 	}
 	p.mu.Lock()
 	p.docker, p.provider, p.kubeconfigDir = docker, provider, dir
@@ -238,26 +364,46 @@ func (p *Platform) ensureCluster(ctx context.Context) error {
 	name := p.opts.ClusterName
 	existing, err := provider.List()
 	if err != nil {
-		return fmt.Errorf("kind: list clusters: %w", err)
+		return 0, fmt.Errorf("kind: list clusters: %w", err)
 	}
 	exists := slices.Contains(existing, name)
 	switch {
 	case p.opts.Reuse && !exists:
-		return fmt.Errorf("kind: no cluster %q to reuse (clusters: %v)", name, existing)
-	case p.opts.Reuse:
+		return 0, fmt.Errorf("kind: no cluster %q to reuse (clusters: %v)", name, existing)
+	case !p.opts.Reuse && exists:
+		return 0, fmt.Errorf("kind: a cluster %q already exists; reuse it or name another one (it is not ours to delete)", name)
+	}
+	image := p.opts.NodeImage
+	if p.opts.Reuse {
+		res, err := docker.ContainerInspect(ctx, name+"-control-plane", client.ContainerInspectOptions{})
+		if err != nil {
+			return 0, fmt.Errorf("kind: reused cluster %s: %w", name, err)
+		}
+		image = res.Container.Image
+	}
+	a, err := p.adapt(ctx, docker, image, filepath.Join(dir, "bin"))
+	if err != nil {
+		return 0, err
+	}
+	if p.opts.Reuse {
 		p.logf("Reuse", "using the existing cluster %s", name)
-		return nil
-	case exists:
-		return fmt.Errorf("kind: a cluster %q already exists; reuse it or name another one (it is not ours to delete)", name)
+		return 0, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("kind: create cluster %s: %w", name, err)
+		return 0, fmt.Errorf("kind: create cluster %s: %w", name, err)
 	}
-	cfg, err := ClusterConfig(p.opts)
+	cfg, err := ClusterConfig(p.opts, a)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	p.logf("Create", "creating cluster %s with node image %s (%d workers)", name, p.opts.NodeImage, p.opts.Workers)
+	y, err := ConfigYAML(cfg)
+	if err != nil {
+		return 0, err
+	}
+	p.mu.Lock()
+	p.cfg = y
+	p.mu.Unlock()
+	p.logf("Create", "creating cluster %s with node image %s (%d workers)", name, p.opts.NodeImage, p.opts.workers())
 	start := time.Now()
 	// Whatever Create leaves behind is ours to delete, even on failure.
 	p.mu.Lock()
@@ -273,10 +419,45 @@ func (p *Platform) ensureCluster(ctx context.Context) error {
 		cluster.CreateWithDisplaySalutation(false),
 	)
 	if err != nil {
-		return fmt.Errorf("kind: create cluster %s: %w", name, err)
+		return 0, fmt.Errorf("kind: create cluster %s: %w", name, err)
 	}
-	p.logf("Created", "cluster %s ready in %s (kubeconfig %s)", name, time.Since(start).Round(time.Millisecond), p.kubeconfigPath())
-	return nil
+	took := time.Since(start)
+	p.logf("Created", "cluster %s ready in %s (kubeconfig %s)", name, took.Round(time.Millisecond), p.kubeconfigPath())
+	return took, nil
+}
+
+// adapt finds what the node image and the engine ask of the cluster: the
+// image repository of the node image's preloaded images (its label), and
+// whether the engine runs privileged containers. When it does not, kind's
+// docker CLI calls go through the docker wrapper (written into binDir, see
+// useDockerWrapper) and the nodes are configured for a missing
+// CAP_SYS_RESOURCE. image must be in the local engine.
+func (p *Platform) adapt(ctx context.Context, docker *client.Client, image, binDir string) (Adaptations, error) {
+	var a Adaptations
+	inspect, err := docker.ImageInspect(ctx, image)
+	if err != nil {
+		return a, fmt.Errorf("kind: node image %s is not in the local Docker engine (`make kind-image` builds %s): %w", image, DefaultNodeImage, err)
+	}
+	if inspect.Config != nil {
+		a.ImageRepository = inspect.Config.Labels[LabelImageRepository]
+	}
+	ok, reason, err := PrivilegedWorks(ctx, docker, image)
+	if err != nil {
+		return a, fmt.Errorf("kind: %w", err)
+	}
+	if ok {
+		return a, nil
+	}
+	a.Unprivileged = true
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return a, fmt.Errorf("kind: %w", err)
+	}
+	if err := useDockerWrapper(binDir); err != nil {
+		return a, fmt.Errorf("kind: %w", err)
+	}
+	p.logf("Warning Unprivileged", "this Docker engine refuses --privileged containers (%s): kind's docker calls go through %s, which runs the nodes with %s instead; kubelet gets the KubeletInUserNamespace feature gate and containerd restrict_oom_score_adj = true, as in kind's rootless mode",
+		reason, filepath.Join(binDir, "docker"), strings.Join(UnprivilegedRunArgs, " "))
+	return a, nil
 }
 
 func (p *Platform) kubeconfigPath() string {
@@ -360,14 +541,33 @@ func (p *Platform) Restart(ctx context.Context, name string) error {
 }
 
 // DrainNode cordons a node and evicts the service's pods from it ("" is
-// the node running most of them); it needs Workers >= 2 so the pods have
-// somewhere to go.
+// the node running most of them) through the Eviction API, honouring the
+// PodDisruptionBudget, and returns the node's name. The pods go to the
+// other nodes (the control-plane node takes pods too).
 func (p *Platform) DrainNode(ctx context.Context, node string) (string, error) {
 	kp := p.kube()
 	if kp == nil {
 		return "", errors.New("kind drain: nothing deployed")
 	}
 	return kp.DrainNode(ctx, node)
+}
+
+// Cordon marks a node unschedulable; Close uncordons it.
+func (p *Platform) Cordon(ctx context.Context, node string) error {
+	kp := p.kube()
+	if kp == nil {
+		return errors.New("kind cordon: nothing deployed")
+	}
+	return kp.Cordon(ctx, node)
+}
+
+// Uncordon makes a node schedulable again.
+func (p *Platform) Uncordon(ctx context.Context, node string) error {
+	kp := p.kube()
+	if kp == nil {
+		return errors.New("kind uncordon: nothing deployed")
+	}
+	return kp.Uncordon(ctx, node)
 }
 
 // CollectLogs writes the cluster's logs (what `kind export logs` writes:
@@ -394,11 +594,17 @@ func (p *Platform) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
-	kp, provider, docker, created, dir := p.kp, p.provider, p.docker, p.created, p.kubeconfigDir
+	kp, provider, docker, created, dir, joined := p.kp, p.provider, p.docker, p.created, p.kubeconfigDir, p.joined
 	p.mu.Unlock()
 	var errs []error
 	if kp != nil {
 		errs = append(errs, kp.Close(ctx))
+	}
+	// The stack's network outlives no node of ours: its owner removes it.
+	for _, n := range joined {
+		if _, err := docker.NetworkDisconnect(ctx, p.opts.StackNetwork, client.NetworkDisconnectOptions{Container: n, Force: true}); err != nil {
+			errs = append(errs, fmt.Errorf("kind: disconnect node %s from %s: %w", n, p.opts.StackNetwork, err))
+		}
 	}
 	if created && !p.opts.Keep {
 		p.logf("Delete", "deleting cluster %s", p.opts.ClusterName)
@@ -416,7 +622,7 @@ func (p *Platform) Close(ctx context.Context) error {
 }
 
 func (p *Platform) logf(reason, format string, args ...any) {
-	_, _ = io.WriteString(p.opts.Log, kube.FormatLine(time.Now(), "cluster/"+p.opts.ClusterName, reason, fmt.Sprintf(format, args...)))
+	_, _ = io.WriteString(p.opts.Log, platform.Event{Time: time.Now(), Object: "cluster/" + p.opts.ClusterName, Reason: reason, Message: fmt.Sprintf(format, args...)}.String())
 }
 
 // logger writes kind's own messages (V(0), warnings, errors) to the log.

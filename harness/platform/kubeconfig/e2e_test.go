@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/platform/kube"
+	"github.com/cutover/cutover/harness/platform/internal/kube"
 )
 
 // TestKubeconfigEndToEnd runs against a real cluster only when asked:

@@ -23,7 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/platform/kube"
+	"github.com/cutover/cutover/harness/platform/internal/kube"
 )
 
 // Options configure the kubeconfig platform.
@@ -127,6 +127,9 @@ func newPlatform(cs kubernetes.Interface, opts Options) *Platform {
 
 // Context is the kubeconfig context in use.
 func (p *Platform) Context() string { return p.opts.Context }
+
+// Name is the platform's implementation name.
+func (p *Platform) Name() string { return "kubeconfig" }
 
 // Server is the API server URL of the context's cluster.
 func (p *Platform) Server() string {

@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/platform/kube"
+	"github.com/cutover/cutover/harness/platform/internal/kube"
 )
 
 const twoClusters = `apiVersion: v1

@@ -14,21 +14,22 @@ import (
 
 // target is one replica address as the balancer sees it.
 type target struct {
-	addr     string
-	name     string
-	ready    atomic.Bool
-	inflight atomic.Int64
-	proxy    *httputil.ReverseProxy
+	addr      string
+	name      string
+	ready     atomic.Bool
+	inflight  atomic.Int64
+	proxy     *httputil.ReverseProxy
+	transport *http.Transport // this target's keep-alive connections only
 }
 
 // balancer is the ALB in front of the replicas: least outstanding
 // requests over the registered targets, ties round robin.
 type balancer struct {
-	transport *http.Transport
-	targets   atomic.Pointer[[]*target] // registered (ready) targets
-	rr        atomic.Uint64
-	bufs      bufferPool
-	errLog    *log.Logger
+	dialer  *net.Dialer
+	targets atomic.Pointer[[]*target] // registered (ready) targets
+	rr      atomic.Uint64
+	bufs    bufferPool
+	errLog  *log.Logger
 
 	mu  sync.Mutex // serialises register/deregister
 	set []*target
@@ -36,14 +37,7 @@ type balancer struct {
 
 func newBalancer() *balancer {
 	b := &balancer{
-		transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        0,
-			MaxIdleConnsPerHost: 1024,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		},
+		dialer: &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second},
 		errLog: log.New(io.Discard, "", 0),
 	}
 	empty := []*target{}
@@ -52,14 +46,33 @@ func newBalancer() *balancer {
 }
 
 func (b *balancer) newTarget(name, addr string) *target {
-	t := &target{addr: addr, name: name}
+	// Each target has its own connection pool so that its idle
+	// connections can be closed when it leaves rotation, as an ALB closes
+	// its connections to a deregistered target. A shared pool would keep
+	// them open, and a connection the pool dialed but never used (state
+	// "new" to the replica's server) holds a Go http.Server's Shutdown
+	// for 5 s, longer than the termination grace: the replica would be
+	// SIGKILLed although it drained.
+	t := &target{addr: addr, name: name, transport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         b.dialer.DialContext,
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}}
 	t.proxy = &httputil.ReverseProxy{
-		Director: func(r *http.Request) {
-			r.URL.Scheme = "http"
-			r.URL.Host = addr
-			r.Header["X-Forwarded-Proto"] = xfProto
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = addr
+			// As an ALB does: the client's address appended to the
+			// X-Forwarded-For it sent, and the protocol it used.
+			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			pr.SetXForwarded()
+			pr.Out.Header.Del("X-Forwarded-Host")
+			pr.Out.Header["X-Forwarded-Proto"] = xfProto
 		},
-		Transport:    b.transport,
+		Transport:    t.transport,
 		BufferPool:   &b.bufs,
 		ErrorLog:     b.errLog,
 		ErrorHandler: badGateway,
@@ -95,10 +108,10 @@ func (b *balancer) register(t *target) {
 	b.publish()
 }
 
-// deregister takes t out of rotation; requests already sent to it go on.
+// deregister takes t out of rotation and closes its idle connections;
+// requests already sent to it go on.
 func (b *balancer) deregister(t *target) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	t.ready.Store(false)
 	for i, x := range b.set {
 		if x == t {
@@ -107,6 +120,8 @@ func (b *balancer) deregister(t *target) {
 		}
 	}
 	b.publish()
+	b.mu.Unlock()
+	t.transport.CloseIdleConnections()
 }
 
 func (b *balancer) publish() {
@@ -160,8 +175,10 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // drain waits until t has no request in flight or the deadline passes; t
-// must be deregistered already. It reports whether t drained.
+// must be deregistered already. It reports whether t drained, and closes
+// the connections that went idle meanwhile.
 func (t *target) drain(deadline time.Time, done <-chan struct{}) bool {
+	defer t.transport.CloseIdleConnections()
 	wait := time.Millisecond
 	for t.inflight.Load() > 0 {
 		if time.Now().After(deadline) {
@@ -178,8 +195,6 @@ func (t *target) drain(deadline time.Time, done <-chan struct{}) bool {
 	}
 	return true
 }
-
-func (b *balancer) close() { b.transport.CloseIdleConnections() }
 
 // bufferPool recycles the proxy's copy buffers.
 type bufferPool struct{ p sync.Pool }

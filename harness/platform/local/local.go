@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/platform/proc"
-	"github.com/cutover/cutover/harness/stack"
+	"github.com/cutover/cutover/internal/machine"
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // Probe is the timing of an HTTP probe, as in a Kubernetes pod spec.
@@ -69,8 +69,8 @@ type Options struct {
 	// connections (EGRESS_ADDR), the NAT gateway's static IP. Default
 	// 127.0.0.30.
 	Egress string
-	// Runner starts the replicas. Default proc.Runner{} (OS processes).
-	Runner platform.Runner
+	// Runner starts the replicas. Default proc.Local{} (OS processes).
+	Runner proc.Runner
 	// Readiness defaults: period 10 s, timeout 1 s, success 1, failure 3.
 	Readiness Probe
 	// Liveness defaults: period 10 s, timeout 1 s, success 1, failure 3.
@@ -103,7 +103,7 @@ func (o Options) withDefaults() Options {
 		o.Egress = "127.0.0.30"
 	}
 	if o.Runner == nil {
-		o.Runner = proc.Runner{}
+		o.Runner = proc.Local{}
 	}
 	kube := Probe{Period: 10 * time.Second, Timeout: time.Second, SuccessThreshold: 1, FailureThreshold: 3}
 	o.Readiness = o.Readiness.withDefaults(kube)
@@ -190,10 +190,15 @@ func New(opts Options) (*Platform, error) {
 		ReadHeaderTimeout: time.Minute,
 		IdleTimeout:       time.Minute, // ALB's default idle timeout
 	}
-	go func() {
-		defer close(p.srvDone)
-		_ = p.srv.Serve(ln)
-	}()
+	// The balancer's goroutines (its accept loop, every connection and
+	// the requests they proxy) carry the load balancer's label, so a run's
+	// machine accounting tells its CPU apart from the rest of the harness.
+	machine.Do(p.lifetime, machine.LoadBalancer, func(context.Context) {
+		go func() {
+			defer close(p.srvDone)
+			_ = p.srv.Serve(ln)
+		}()
+	})
 	return p, nil
 }
 
@@ -315,10 +320,11 @@ func (p *Platform) live() []*replica {
 }
 
 func (p *Platform) addReplica() (*replica, error) {
-	port, err := stack.FreePort(p.opts.ReplicaHost)
+	port, release, err := proc.FreePort(p.opts.ReplicaHost)
 	if err != nil {
 		return nil, err
 	}
+	release() // the process binds it next; until here no one else could take it
 	addr := net.JoinHostPort(p.opts.ReplicaHost, strconv.Itoa(port))
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -461,7 +467,6 @@ func (p *Platform) Close(ctx context.Context) error {
 	p.cancel()
 	err := p.srv.Close()
 	<-p.srvDone
-	p.lb.close()
 	if err != nil {
 		return fmt.Errorf("local close: %w", err)
 	}
@@ -493,27 +498,13 @@ type eventLog struct {
 	w  io.Writer
 }
 
-// TimeLayout is the timestamp of a log line: UTC with milliseconds.
-const TimeLayout = "2006-01-02T15:04:05.000Z"
-
-// line writes "<time> pod/<name>: <reason>: <message>", the same shape as
-// the kube platforms' log.
+// line writes a platform.Event line for pod/<name>, the same shape as the
+// kube platforms' log.
 func (l *eventLog) line(name, reason, message string) { l.object("pod/"+name, reason, message) }
 
 func (l *eventLog) object(object, reason, message string) {
-	var b strings.Builder
-	b.Grow(64 + len(message))
-	b.WriteString(time.Now().UTC().Format(TimeLayout))
-	b.WriteByte(' ')
-	b.WriteString(object)
-	b.WriteString(": ")
-	b.WriteString(reason)
-	if message != "" {
-		b.WriteString(": ")
-		b.WriteString(strings.ReplaceAll(message, "\n", " "))
-	}
-	b.WriteByte('\n')
+	line := platform.Event{Time: time.Now(), Object: object, Reason: reason, Message: message}.String()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, _ = io.WriteString(l.w, b.String())
+	_, _ = io.WriteString(l.w, line)
 }

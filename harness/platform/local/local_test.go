@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cutover/cutover/internal/testsupport"
+
 	"github.com/cutover/cutover/harness/platform"
 )
 
@@ -26,37 +25,13 @@ import (
 var testsvc string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "local-test-")
+	bin, err := testsupport.BuildService()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	testsvc = filepath.Join(dir, "testsvc")
-	out, err := exec.Command("go", "build", "-o", testsvc, "github.com/cutover/cutover/harness/platform/internal/testsvc").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build testsvc: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	testsvc = bin
+	os.Exit(m.Run())
 }
 
 // fastOptions are Kubernetes' settings scaled down for tests.
@@ -110,18 +85,18 @@ func get(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-type stats struct {
+type replicaCounts struct {
 	Served         int64 `json:"served"`
 	ServedNotReady int64 `json:"served_not_ready"`
 	PID            int64 `json:"pid"`
 }
 
-func replicaStats(t *testing.T, addr string) stats {
+func replicaStats(t *testing.T, addr string) replicaCounts {
 	t.Helper()
 	code, body, err := get("http://" + addr + "/stats")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
-	var s stats
+	var s replicaCounts
 	require.NoError(t, json.Unmarshal([]byte(body), &s))
 	return s
 }
@@ -178,7 +153,7 @@ func upCount(rs []platform.Replica) int {
 }
 
 func TestDeployServesThroughTheLoadBalancer(t *testing.T) {
-	log := &syncBuffer{}
+	log := &testsupport.SyncBuffer{}
 	p := start(t, fastOptions(log))
 	require.True(t, strings.HasPrefix(p.Endpoint(), "127.0.0.3:"), p.Endpoint())
 	code, _, err := get("http://" + p.Endpoint() + "/")
@@ -242,7 +217,7 @@ func TestReadinessGatesTraffic(t *testing.T) {
 }
 
 func TestKilledReplicaIsRestarted(t *testing.T) {
-	log := &syncBuffer{}
+	log := &testsupport.SyncBuffer{}
 	p := start(t, fastOptions(log))
 	ctx := testCtx(t)
 	require.NoError(t, p.Deploy(ctx, spec(nil), 2))
@@ -268,7 +243,7 @@ func TestKilledReplicaIsRestarted(t *testing.T) {
 }
 
 func TestCrashLoopBackOffDoubles(t *testing.T) {
-	log := &syncBuffer{}
+	log := &testsupport.SyncBuffer{}
 	p := start(t, fastOptions(log))
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
@@ -287,7 +262,7 @@ func TestCrashLoopBackOffDoubles(t *testing.T) {
 }
 
 func TestLivenessFailureRestarts(t *testing.T) {
-	log := &syncBuffer{}
+	log := &testsupport.SyncBuffer{}
 	p := start(t, fastOptions(log))
 	ctx := testCtx(t)
 	require.NoError(t, p.Deploy(ctx, spec(nil), 1))
@@ -306,7 +281,7 @@ func TestLivenessFailureRestarts(t *testing.T) {
 }
 
 func TestRollingRestartUnderLoadFailsNoRequest(t *testing.T) {
-	log := &syncBuffer{}
+	log := &testsupport.SyncBuffer{}
 	p := start(t, fastOptions(log))
 	ctx := testCtx(t)
 	// SHUTDOWN_DELAY: the service keeps serving a little after SIGTERM,
@@ -348,7 +323,7 @@ func TestRollingRestartUnderLoadFailsNoRequest(t *testing.T) {
 }
 
 func TestScaleUpAndDown(t *testing.T) {
-	log := &syncBuffer{}
+	log := &testsupport.SyncBuffer{}
 	p := start(t, fastOptions(log))
 	ctx := testCtx(t)
 	require.NoError(t, p.Deploy(ctx, spec(nil), 1))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // replica is one pod: a supervisor goroutine (the kubelet's part) that
@@ -32,7 +33,7 @@ type replica struct {
 
 	mu       sync.Mutex
 	state    platform.ReplicaState
-	inst     platform.Instance
+	inst     proc.Instance
 	started  time.Time
 	restarts int
 	stopCtx  context.Context
@@ -85,10 +86,12 @@ const (
 // run is the kubelet loop of one pod.
 func (r *replica) run(lifetime context.Context) {
 	defer close(r.done)
+	// Out of rotation for good, its connections closed, when the pod ends.
+	defer r.p.lb.deregister(r.t)
 	crashes := 0
 	for {
 		startedAt := time.Now()
-		inst, err := r.p.opts.Runner.Start(lifetime, r.spec, platform.InstanceConfig{
+		inst, err := r.p.opts.Runner.Start(lifetime, r.spec, proc.InstanceConfig{
 			Name:   r.name,
 			Addr:   r.addr,
 			Egress: r.p.opts.Egress,
@@ -157,7 +160,7 @@ func (r *replica) backoff(n int) time.Duration {
 
 // supervise probes inst until it exits, fails its liveness probe, or a
 // stop is requested (which it carries out).
-func (r *replica) supervise(lifetime context.Context, inst platform.Instance) outcome {
+func (r *replica) supervise(lifetime context.Context, inst proc.Instance) outcome {
 	rp, lp := r.p.opts.Readiness, r.p.opts.Liveness
 	readyTimer := time.NewTimer(rp.InitialDelay)
 	liveTimer := time.NewTimer(lp.InitialDelay + lp.Period)
@@ -246,7 +249,7 @@ func (r *replica) unready() {
 
 // stopInstance deregisters, lets in-flight requests finish (up to the
 // deregistration delay), then SIGTERM and SIGKILL after the grace period.
-func (r *replica) stopInstance(inst platform.Instance) {
+func (r *replica) stopInstance(inst proc.Instance) {
 	r.p.lb.deregister(r.t)
 	r.setState(platform.Stopping)
 	r.mu.Lock()
@@ -260,7 +263,7 @@ func (r *replica) stopInstance(inst platform.Instance) {
 	}
 	grace := r.p.opts.TerminationGrace
 	r.logf("Killing", "Stopping container %s (grace period %s)", r.p.app, grace)
-	forced, err := platform.Stop(ctx, inst, grace)
+	forced, err := proc.Stop(ctx, inst, grace)
 	switch {
 	case err != nil:
 		r.logf("Warning", "stop: %v", err)

@@ -14,8 +14,9 @@ import (
 
 	"github.com/cutover/cutover/harness/stack"
 	"github.com/cutover/cutover/harness/stack/docker"
-	"github.com/cutover/cutover/harness/stack/docker/dockertest"
-	"github.com/cutover/cutover/harness/stack/docker/engine"
+	"github.com/cutover/cutover/internal/dockerengine"
+	"github.com/cutover/cutover/internal/proc"
+	"github.com/cutover/cutover/internal/testsupport"
 )
 
 // BenchmarkDockerStackUp measures how long the docker stack takes to come up
@@ -24,9 +25,9 @@ import (
 // one bare container (Toxiproxy's, started the same way and answering its
 // API). Close is not timed.
 func BenchmarkDockerStackUp(b *testing.B) {
-	cli := dockertest.Engine(b)
+	cli := testsupport.Engine(b)
 	local := docker.LocalImages()
-	dockertest.RequireImages(b, cli, local.Postgres, local.Redis, local.Mongo, local.LocalStack, local.Toxiproxy)
+	testsupport.RequireImages(b, cli, local.Postgres, local.Redis, local.Mongo, local.LocalStack, local.Toxiproxy)
 	ctx := context.Background()
 
 	var up, floor time.Duration
@@ -62,14 +63,15 @@ func oneContainer(b *testing.B, cli *client.Client, image string) time.Duration 
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	port, err := stack.FreePort("127.0.0.1")
+	port, release, err := proc.FreePort("127.0.0.1")
 	if err != nil {
 		b.Fatal(err)
 	}
+	release() // the process binds it next; until here no one else could take it
 	api := network.MustParsePort("8474/tcp")
 	t0 := time.Now()
 	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{Image: image, Labels: engine.Labels(runID("floor"), stack.Proxy), ExposedPorts: network.PortSet{api: {}}},
+		Config: &container.Config{Image: image, Labels: dockerengine.Labels(runID("floor"), stack.Proxy), ExposedPorts: network.PortSet{api: {}}},
 		HostConfig: &container.HostConfig{PortBindings: network.PortMap{api: {{
 			HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(port),
 		}}}},
@@ -77,7 +79,7 @@ func oneContainer(b *testing.B, cli *client.Client, image string) time.Duration 
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := engine.NewContainer(cli, created.ID, "floor")
+	c := dockerengine.NewContainer(cli, created.ID, "floor")
 	defer func() {
 		b.StopTimer()
 		_ = c.Remove(context.Background())

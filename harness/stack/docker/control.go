@@ -3,12 +3,14 @@ package docker
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cutover/cutover/harness/stack"
+	"github.com/cutover/cutover/internal/machine"
 )
 
 // Postgres returns the database faults, acting on its container.
@@ -55,7 +57,7 @@ func (p postgresControl) SetReadOnly(ctx context.Context, on bool) error {
 	if err != nil {
 		return fmt.Errorf("set read-only: connect: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	value := "off"
 	if on {
 		value = "on"
@@ -85,7 +87,7 @@ func (r redisControl) Flush(ctx context.Context) error {
 		return fmt.Errorf("flush redis: %w", err)
 	}
 	c := goredis.NewClient(opt)
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.FlushAll(ctx).Err(); err != nil {
 		return fmt.Errorf("flush redis: %w", err)
 	}
@@ -101,4 +103,25 @@ func (r redisControl) Restart(ctx context.Context) error {
 		return fmt.Errorf("restart redis: %w", err)
 	}
 	return svc.ready(ctx)
+}
+
+// Processes names the stack's containers by the host pid of their init
+// process, for the accounting of the rehearsal machine (a container is
+// measured by its cgroup); a container that does not run is left out.
+func (s *Stack) Processes() []machine.Process {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	names := make([]string, 0, len(s.services))
+	for name := range s.services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []machine.Process
+	for _, name := range names {
+		st, err := s.services[name].ctr.State(ctx)
+		if err == nil && st.Running && st.Pid > 0 {
+			out = append(out, machine.Process{Name: name, PID: st.Pid})
+		}
+	}
+	return out
 }

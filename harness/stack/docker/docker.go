@@ -1,14 +1,17 @@
 // Package docker is the docker stack driver: Postgres, Redis, Mongo,
 // Route53 (LocalStack, or this module's emulator in its place) and Toxiproxy
-// in containers started by testcontainers-go, on a Docker network of the
-// run's own, published on loopback. It implements stack.Stack, so a scenario
-// does not change when `--infra docker` is given.
+// in containers started by testcontainers-go, in the host's network
+// namespace, each bound to a loopback address of the run's own (addrs.go).
+// It implements stack.Stack, so a scenario does not change when `--infra
+// docker` is given.
 //
-// Every container, network and volume carries the labels of package engine.
-// Ryuk (testcontainers' reaper) is used when its image is present; where it
-// is not, it is turned off and the stack cleans up itself: on Close, and on
-// the next Start for runs whose process died (`cutover infra prune` does the
-// same by hand).
+// Every container and volume carries the labels of package engine. The
+// stack removes them on Close; when the harness dies without closing it (a
+// SIGKILL), the run's reaper container (cmd/reaper, started first) removes
+// them within seconds; and the next Start removes what runs whose process
+// died left anyway (`cutover infra prune` does the same by hand).
+// testcontainers' own reaper, Ryuk, is turned off: it cannot be had on
+// every machine, and it would not know the replica containers.
 package docker
 
 import (
@@ -29,8 +32,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cutover/cutover/harness/stack"
-	"github.com/cutover/cutover/harness/stack/docker/engine"
-	"github.com/cutover/cutover/harness/stack/docker/replica"
+	"github.com/cutover/cutover/harness/stack/docker/internal/replica"
+	"github.com/cutover/cutover/internal/dockerengine"
 )
 
 // Credentials of the stack's Postgres.
@@ -45,7 +48,7 @@ type Options struct {
 	stack.Options
 	// Images are the images to run; zero fields take DefaultImages.
 	Images Images
-	// Run is the run's id, part of every container and network name and
+	// Run is the run's id, part of every container and volume name and
 	// label; default a random one.
 	Run string
 	// Seed seeds Toxiproxy's toxics (toxicity draws) and the Route53
@@ -64,7 +67,7 @@ type Stack struct {
 	run      string
 	opts     Options
 	logf     func(string, ...any)
-	network  string
+	addrs    addresses
 	services map[string]*service
 	// images are the images each service runs, by stack service name.
 	images map[string]resolvedImage
@@ -72,11 +75,9 @@ type Stack struct {
 	// service is the resolved image of the service under test.
 	service resolvedImage
 	runners []*replica.Runner
+	reaper  *reaper
 	mu      sync.Mutex
 	ep      stack.Endpoints
-	// netAddrs maps each host address of the endpoints to the same service
-	// inside the run's network.
-	netAddrs map[string]string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -104,7 +105,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	opts.Images = im
 
-	cli, err := engine.Connect(ctx)
+	cli, err := dockerengine.Connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("docker stack: %w", err)
 	}
@@ -113,14 +114,12 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		run:      opts.Run,
 		opts:     opts,
 		logf:     logf,
-		network:  "cutover-" + opts.Run,
 		services: map[string]*service{},
 		images:   map[string]resolvedImage{},
-		netAddrs: map[string]string{},
 	}
 
 	// Leftovers of runs whose process died (a crash, a SIGKILL).
-	if rep, err := engine.Prune(ctx, cli, engine.PruneOptions{}); err != nil {
+	if rep, err := dockerengine.Prune(ctx, cli, dockerengine.PruneOptions{}); err != nil {
 		logf("docker stack: removing leftovers of dead runs: %v", err)
 	} else if len(rep.Removed) > 0 {
 		logf("docker stack: removed %d leftovers of dead runs", len(rep.Removed))
@@ -133,7 +132,15 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 }
 
 func (s *Stack) up(ctx context.Context) (err error) {
-	if err := configureReaper(ctx, s.cli, s.logf); err != nil {
+	if err := disableRyuk(); err != nil {
+		return err
+	}
+	if s.addrs, err = reserveAddresses(len(s.opts.Clients) * len(stack.DataServices)); err != nil {
+		return err
+	}
+	// The reaper first: from here on, whatever the run creates goes away
+	// with it, however this process ends.
+	if s.reaper, err = s.startReaper(ctx); err != nil {
 		return err
 	}
 	images := map[string]resolvedImage{}
@@ -153,14 +160,7 @@ func (s *Stack) up(ctx context.Context) (err error) {
 	if s.service, err = resolveImage(ctx, s.cli, ImageService, s.opts.Images.Service, s.logf); err != nil {
 		return err
 	}
-	if _, err := s.cli.NetworkCreate(ctx, s.network, client.NetworkCreateOptions{
-		Driver: "bridge",
-		Labels: engine.Labels(s.run, "network"),
-	}); err != nil {
-		return fmt.Errorf("create network %s: %w", s.network, err)
-	}
-
-	s.links = planLinks(s.opts.Clients)
+	s.links = s.planLinks(s.opts.Clients)
 	starts := []struct {
 		name string
 		fn   func(context.Context, resolvedImage) (*service, error)
@@ -208,22 +208,6 @@ func (s *Stack) Endpoints() stack.Endpoints { return s.ep }
 // Run is the run id: part of every name and label of the stack.
 func (s *Stack) Run() string { return s.run }
 
-// Network is the name of the run's Docker network; containers on it reach
-// the services as postgres:5432, redis:6379, mongo:27017,
-// localstack:4566 and toxiproxy:8474.
-func (s *Stack) Network() string { return s.network }
-
-// NetworkAddrs maps every host:port of the Endpoints (direct services,
-// proxy links, APIs) to the address of the same service inside the run's
-// network, so containers on it can be given the same URLs rewritten.
-func (s *Stack) NetworkAddrs() map[string]string {
-	out := make(map[string]string, len(s.netAddrs))
-	for k, v := range s.netAddrs {
-		out[k] = v
-	}
-	return out
-}
-
 // ServiceImage is the image of the service under test the platforms
 // should run (the Service setting, or its local build when the default is
 // absent).
@@ -234,23 +218,16 @@ type RunnerOptions struct {
 	// MemoryLimit is each instance's cgroup memory limit in bytes; past it
 	// the kernel OOM-kills the service (a real R15). 0 for none.
 	MemoryLimit int64
-	// HostNetwork runs instances in the host's network namespace rather
-	// than on the run's network (see replica.Options.HostNetwork): needed
-	// when the service must call a server of the harness on loopback.
-	HostNetwork bool
 }
 
-// Runner returns a platform.Runner that starts service instances as
-// containers — by default on the run's network, their environment's host
-// addresses rewritten to in-network ones (see NetworkAddrs). Close closes
-// it.
+// Runner returns a proc.Runner that starts service instances as
+// containers in the host's network namespace: they reach the stack, the
+// partner endpoint and each other on loopback, as processes would. Close
+// closes it.
 func (s *Stack) Runner(opts RunnerOptions) *replica.Runner {
 	r := replica.New(s.cli, replica.Options{
-		Run:          s.run,
-		Network:      s.network,
-		NetworkAddrs: s.NetworkAddrs(),
-		MemoryLimit:  opts.MemoryLimit,
-		HostNetwork:  opts.HostNetwork,
+		Run:         s.run,
+		MemoryLimit: opts.MemoryLimit,
 	})
 	s.mu.Lock()
 	s.runners = append(s.runners, r)
@@ -262,7 +239,7 @@ func (s *Stack) Runner(opts RunnerOptions) *replica.Runner {
 // stack.Mongo, stack.Route53 or stack.Proxy), for container faults: kill,
 // stop/start, pause/unpause, restart, memory limit. After starting or
 // restarting one, call WaitReady.
-func (s *Stack) Container(service string) (*engine.Container, error) {
+func (s *Stack) Container(service string) (*dockerengine.Container, error) {
 	svc, ok := s.services[service]
 	if !ok {
 		return nil, fmt.Errorf("docker stack has no service %q", service)
@@ -281,13 +258,11 @@ func (s *Stack) WaitReady(ctx context.Context, service string) error {
 	return svc.ready(ctx)
 }
 
-// Close stops and removes every container, volume and the network of the
-// run. It is safe to call twice.
+// Close stops and removes every container and volume of the run. It is safe to call twice.
 func (s *Stack) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		// Everything that carries the run's label: the services, replica
-		// containers, volumes, the network, a container whose start failed
-		// half-way. Containers are removed with force (SIGKILL): nothing
+		// containers, volumes, a container whose start failed half-way. Containers are removed with force (SIGKILL): nothing
 		// of a finished run's data is kept.
 		var errs []error
 		if s.opts.LogDir != "" {
@@ -303,9 +278,11 @@ func (s *Stack) Close(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
-		if _, err := engine.Prune(ctx, s.cli, engine.PruneOptions{Run: s.run}); err != nil {
+		if _, err := dockerengine.Prune(ctx, s.cli, dockerengine.PruneOptions{Run: s.run}); err != nil {
 			errs = append(errs, err)
 		}
+		// The reaper's container went with the rest.
+		s.reaper.release()
 		if err := s.cli.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close docker client: %w", err))
 		}
@@ -346,28 +323,19 @@ func saveLog(ctx context.Context, cli *client.Client, id, path string) error {
 	return f.Close()
 }
 
-// configureReaper keeps testcontainers from pulling Ryuk where it cannot:
-// when Ryuk's image is not present and the user did not decide, the reaper is
-// turned off for this process (TESTCONTAINERS_RYUK_DISABLED=true, the only
-// switch testcontainers reads, once per process) and the stack cleans up
-// after itself by label.
-func configureReaper(ctx context.Context, cli *client.Client, logf func(string, ...any)) error {
+// disableRyuk turns testcontainers' reaper off for this process
+// (TESTCONTAINERS_RYUK_DISABLED=true, the only switch testcontainers reads,
+// once per process) unless the user decided otherwise: the run's own
+// reaper does its work.
+func disableRyuk() error {
 	if _, set := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); set {
 		return nil
 	}
-	_, ok, err := engine.LocalImage(ctx, cli, testcontainers.ReaperDefaultImage)
-	if err != nil {
-		return err
-	}
-	if ok {
-		return nil
-	}
-	logf("docker stack: reaper image %s is not present; running with Ryuk disabled (cutover removes its containers itself, by label)", testcontainers.ReaperDefaultImage)
 	if err := os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true"); err != nil {
 		return fmt.Errorf("disable ryuk: %w", err)
 	}
 	if !testcontainers.ReadConfig().RyukDisabled {
-		return fmt.Errorf("ryuk image %s is not present and testcontainers already read its configuration with Ryuk on: set TESTCONTAINERS_RYUK_DISABLED=true", testcontainers.ReaperDefaultImage)
+		return errors.New("testcontainers already read its configuration with Ryuk on: set TESTCONTAINERS_RYUK_DISABLED=true")
 	}
 	return nil
 }

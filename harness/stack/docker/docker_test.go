@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,11 +27,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/stack"
 	"github.com/cutover/cutover/harness/stack/docker"
-	"github.com/cutover/cutover/harness/stack/docker/dockertest"
-	"github.com/cutover/cutover/harness/stack/docker/engine"
+	"github.com/cutover/cutover/internal/dockerengine"
+	"github.com/cutover/cutover/internal/proc"
+	"github.com/cutover/cutover/internal/testsupport"
 )
 
 // requireLocalImages skips unless the infrastructure images of `make
@@ -39,7 +39,7 @@ import (
 func requireLocalImages(t testing.TB, cli *client.Client) {
 	t.Helper()
 	local := docker.LocalImages()
-	dockertest.RequireImages(t, cli, local.Postgres, local.Redis, local.Mongo, local.LocalStack, local.Toxiproxy)
+	testsupport.RequireImages(t, cli, local.Postgres, local.Redis, local.Mongo, local.LocalStack, local.Toxiproxy)
 }
 
 func runID(prefix string) string {
@@ -53,8 +53,8 @@ func leftover(t *testing.T, cli *client.Client, run string) {
 	ctx := context.Background()
 	// A process that has exited: its pid no longer names it.
 	host, _ := os.Hostname()
-	labels := engine.Labels(run, "leftover")
-	labels[engine.LabelOwner] = fmt.Sprintf("%s/%d/%d", host, deadPID(t), 1)
+	labels := dockerengine.Labels(run, "leftover")
+	labels[dockerengine.LabelOwner] = fmt.Sprintf("%s/%d/%d", host, deadPID(t), 1)
 	_, err := cli.NetworkCreate(ctx, "cutover-"+run, client.NetworkCreateOptions{Driver: "bridge", Labels: labels})
 	require.NoError(t, err)
 	_, err = cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: "cutover-" + run + "-v", Labels: labels})
@@ -75,7 +75,7 @@ func deadPID(t *testing.T) int {
 // weighted DNS, replica containers on the run's network, each container
 // fault, and that Close leaves nothing labelled behind.
 func TestDockerStack(t *testing.T) {
-	cli := dockertest.Engine(t)
+	cli := testsupport.Engine(t)
 	requireLocalImages(t, cli)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -84,7 +84,7 @@ func TestDockerStack(t *testing.T) {
 	leftover(t, cli, dead)
 
 	run := runID("t")
-	before, err := engine.List(ctx, cli, run)
+	before, err := dockerengine.List(ctx, cli, run)
 	require.NoError(t, err)
 	require.Empty(t, before)
 
@@ -101,22 +101,48 @@ func TestDockerStack(t *testing.T) {
 	ep := s.Endpoints()
 
 	t.Run("leftovers of dead runs are removed on start", func(t *testing.T) {
-		left, err := engine.List(ctx, cli, dead)
+		left, err := dockerengine.List(ctx, cli, dead)
 		require.NoError(t, err)
 		require.Empty(t, left)
 	})
 
 	t.Run("everything the run created carries its labels", func(t *testing.T) {
-		res, err := engine.List(ctx, cli, run)
+		res, err := dockerengine.List(ctx, cli, run)
 		require.NoError(t, err)
 		kinds := map[string]int{}
 		for _, r := range res {
 			kinds[r.Kind]++
-			require.True(t, engine.OwnerAlive(r.Owner), "%s owned by this process", r)
+			require.True(t, dockerengine.OwnerAlive(r.Owner), "%s owned by this process", r)
 		}
-		require.Equal(t, 5, kinds[engine.KindContainer], "%v", res)
-		require.Equal(t, 1, kinds[engine.KindNetwork], "%v", res)
-		require.GreaterOrEqual(t, kinds[engine.KindVolume], 3, "postgres, redis and mongo data: %v", res)
+		require.Equal(t, 6, kinds[dockerengine.KindContainer], "five services and the reaper: %v", res)
+		require.Zero(t, kinds[dockerengine.KindNetwork], "the stack runs on the host's network: %v", res)
+		require.GreaterOrEqual(t, kinds[dockerengine.KindVolume], 3, "postgres, redis and mongo data: %v", res)
+	})
+
+	t.Run("each service on a loopback address of its own, nothing published", func(t *testing.T) {
+		hosts := map[string]bool{}
+		for _, svc := range ep.Services {
+			if svc.Name == stack.DNS {
+				continue // the Route53 container's
+			}
+			host := endpointHost(t, svc.Endpoint)
+			require.True(t, strings.HasPrefix(host, "127."), "%s on %s", svc.Name, host)
+			require.False(t, hosts[host], "%s shares %s", svc.Name, host)
+			hosts[host] = true
+			c, err := s.Container(svc.Name)
+			require.NoError(t, err)
+			info, err := cli.ContainerInspect(ctx, c.ID(), client.ContainerInspectOptions{})
+			require.NoError(t, err)
+			require.Equal(t, "host", string(info.Container.HostConfig.NetworkMode), svc.Name)
+			// (testcontainers asks to publish what an image exposes; on
+			// the host's network Docker discards it: no docker-proxy.)
+			for port, bindings := range info.Container.NetworkSettings.Ports {
+				require.Empty(t, bindings, "%s publishes %s", svc.Name, port)
+			}
+		}
+		for name, l := range ep.Links {
+			require.True(t, strings.HasPrefix(l.Listen, endpointHost(t, ep.ToxiproxyURL)+":"), "link %s listens on toxiproxy's address: %s", name, l.Listen)
+		}
 	})
 
 	t.Run("every service answers its real client", func(t *testing.T) {
@@ -181,22 +207,23 @@ func TestDockerStack(t *testing.T) {
 		require.Equal(t, "127.0.0.3", resolveA(t, ep.DNSAddr, "api.cutover.test."))
 	})
 
-	t.Run("replica containers reach the services by their host URLs", func(t *testing.T) {
-		img := dockertest.ProbeImage(t, cli)
+	t.Run("replica containers reach the services by the same URLs", func(t *testing.T) {
+		img := testsupport.ServiceImage(t, cli)
 		runner := s.Runner(docker.RunnerOptions{})
-		port, err := stack.FreePort("127.0.0.1")
+		port, release, err := proc.FreePort("127.0.0.1")
 		require.NoError(t, err)
+		release()
 		urls := mustFor(t, ep, "aws")
-		inst, err := runner.Start(ctx, platform.ServiceSpec{Name: "probe", Image: img, Env: map[string]string{"DATABASE_URL": urls.PostgresURL}},
-			platform.InstanceConfig{Name: "web.1", Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+		inst, err := runner.Start(ctx, proc.Spec{Name: "probe", Image: img, Env: map[string]string{"DATABASE_URL": urls.PostgresURL}},
+			proc.InstanceConfig{Name: "web.1", Addr: fmt.Sprintf("127.0.0.1:%d", port)})
 		require.NoError(t, err)
-		require.NoError(t, platform.WaitListening(ctx, inst))
+		require.NoError(t, proc.WaitListening(ctx, inst))
 		var dbURL string
 		require.Eventually(t, func() bool {
 			dbURL, err = httpGet(ctx, "http://"+inst.Addr()+"/env?k=DATABASE_URL")
 			return err == nil
 		}, 20*time.Second, 50*time.Millisecond)
-		require.Contains(t, dbURL, "@toxiproxy:", "rewritten to the link inside the network")
+		require.Equal(t, urls.PostgresURL, dbURL, "the same URL as a process gets")
 		u, err := pgconn.ParseConfig(dbURL)
 		require.NoError(t, err)
 		body, err := httpGet(ctx, fmt.Sprintf("http://%s/dial?addr=%s:%d", inst.Addr(), u.Host, u.Port))
@@ -206,22 +233,23 @@ func TestDockerStack(t *testing.T) {
 	})
 
 	t.Run("the service image serves through the proxy links", func(t *testing.T) {
-		dockertest.RequireImages(t, cli, s.ServiceImage())
+		testsupport.RequireImages(t, cli, s.ServiceImage())
 		urls := mustFor(t, ep, "heroku")
 		runner := s.Runner(docker.RunnerOptions{MemoryLimit: 512 << 20})
-		port, err := stack.FreePort("127.0.0.1")
+		port, release, err := proc.FreePort("127.0.0.1")
 		require.NoError(t, err)
-		inst, err := runner.Start(ctx, platform.ServiceSpec{Name: "couponapi", Image: s.ServiceImage(), Env: map[string]string{
+		release()
+		inst, err := runner.Start(ctx, proc.Spec{Name: "couponapi", Image: s.ServiceImage(), Env: map[string]string{
 			"DATABASE_URL": urls.PostgresURL, "REDIS_URL": urls.RedisURL, "MONGODB_URL": urls.MongoURL,
 			"APP_ID": "test", "APP_TOKEN": "test",
-		}}, platform.InstanceConfig{Name: "web.1", Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+		}}, proc.InstanceConfig{Name: "web.1", Addr: fmt.Sprintf("127.0.0.1:%d", port)})
 		require.NoError(t, err)
-		require.NoError(t, platform.WaitListening(ctx, inst))
+		require.NoError(t, proc.WaitListening(ctx, inst))
 		require.Eventually(t, func() bool {
 			_, err := httpGet(ctx, "http://"+inst.Addr()+"/readyz")
 			return err == nil
 		}, 30*time.Second, 100*time.Millisecond, "readyz: postgres, redis and mongo reached through heroku's links")
-		forced, err := platform.Stop(ctx, inst, 10*time.Second)
+		forced, err := proc.Stop(ctx, inst, 10*time.Second)
 		require.NoError(t, err)
 		require.False(t, forced, "SIGTERM shuts the service down within the grace")
 	})
@@ -337,7 +365,7 @@ func TestDockerStack(t *testing.T) {
 		require.NoError(t, s.Close(ctx))
 		closed = true
 		require.NoError(t, s.Close(ctx), "a second Close is harmless")
-		after, err := engine.List(ctx, cli, run)
+		after, err := dockerengine.List(ctx, cli, run)
 		require.NoError(t, err)
 		require.Empty(t, after)
 
@@ -348,6 +376,17 @@ func TestDockerStack(t *testing.T) {
 			require.FileExists(t, filepath.Join(logDir, svc+".log"))
 		}
 	})
+}
+
+// endpointHost is the host of a service endpoint: a URL or host:port.
+func endpointHost(t *testing.T, endpoint string) string {
+	t.Helper()
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		return u.Hostname()
+	}
+	host, _, err := net.SplitHostPort(endpoint)
+	require.NoError(t, err, endpoint)
+	return host
 }
 
 func weightedA(id string, weight int64, ip string) types.Change {
@@ -404,29 +443,12 @@ func mongoClient(t *testing.T, url string) *mongo.Client {
 func pingMongo(ctx context.Context, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := mongo.Connect(options.Client().ApplyURI(url).SetServerSelectionTimeout(timeout))
-	if err != nil {
-		return err
-	}
-	defer c.Disconnect(context.Background())
-	return c.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err()
+	return stack.PingMongo(ctx, url)
 }
 
 func httpGet(ctx context.Context, url string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
+	b, err := stack.HTTPGet(ctx, url)
 	return string(b), err
 }

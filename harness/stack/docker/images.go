@@ -8,7 +8,7 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/cutover/cutover/harness/stack/docker/engine"
+	"github.com/cutover/cutover/internal/dockerengine"
 )
 
 // Names of the image settings, as used by flags (--image postgres=REF),
@@ -187,25 +187,25 @@ type resolvedImage struct {
 // default and the local build of `make images` is present, that build (and
 // logf says so loudly); else ref, which testcontainers will try to pull.
 func resolveImage(ctx context.Context, cli *client.Client, name, ref string, logf func(string, ...any)) (resolvedImage, error) {
-	img, ok, err := engine.LocalImage(ctx, cli, ref)
+	img, ok, err := dockerengine.LocalImage(ctx, cli, ref)
 	if err != nil {
 		return resolvedImage{}, err
 	}
 	if ok {
-		r := resolvedImage{Ref: ref, Labels: img.Labels, Volumes: img.Volumes, Present: true, Local: img.Labels[engine.LabelImage] != ""}
+		r := resolvedImage{Ref: ref, Labels: img.Labels, Volumes: img.Volumes, Present: true, Local: img.Labels[dockerengine.LabelImage] != ""}
 		if r.Local {
-			logf("docker stack: %s image %s is a LOCAL BUILD of `make images` (%s), not the upstream image", name, ref, img.Labels[engine.LabelImage])
+			logf("docker stack: %s image %s is a LOCAL BUILD of `make images` (%s), not the upstream image", name, ref, img.Labels[dockerengine.LabelImage])
 		}
 		return r, nil
 	}
 	local := LocalImages().Get(name)
 	if ref == DefaultImages().Get(name) && local != ref {
-		limg, ok, err := engine.LocalImage(ctx, cli, local)
+		limg, ok, err := dockerengine.LocalImage(ctx, cli, local)
 		if err != nil {
 			return resolvedImage{}, err
 		}
 		if ok {
-			logf("docker stack: %s: upstream image %s is not present; USING THE LOCAL BUILD %s of `make images` (%s) instead", name, ref, local, limg.Labels[engine.LabelImage])
+			logf("docker stack: %s: upstream image %s is not present; USING THE LOCAL BUILD %s of `make images` (%s) instead", name, ref, local, limg.Labels[dockerengine.LabelImage])
 			return resolvedImage{Ref: local, Labels: limg.Labels, Volumes: limg.Volumes, Present: true, Local: true}, nil
 		}
 	}

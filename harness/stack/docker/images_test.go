@@ -91,8 +91,11 @@ func TestBuildScriptMakesTheLocalImages(t *testing.T) {
 	script, err := os.ReadFile("../../../images/build.sh")
 	require.NoError(t, err)
 	local := docker.LocalImages()
+	refs := []string{docker.ReaperImage}
 	for _, name := range docker.ImageNames {
-		ref := local.Get(name)
+		refs = append(refs, local.Get(name))
+	}
+	for _, ref := range refs {
 		repo, tag, _ := strings.Cut(strings.TrimPrefix(ref, "cutover-local/"), ":")
 		require.Contains(t, string(script), "=$PREFIX/"+repo+":"+tag, "build.sh tags %s", ref)
 	}

@@ -4,25 +4,22 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
-	mobynet "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/localstack"
 	"github.com/testcontainers/testcontainers-go/modules/mongodb"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
-	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/cutover/cutover/harness/stack"
-	"github.com/cutover/cutover/harness/stack/docker/engine"
+	"github.com/cutover/cutover/internal/dockerengine"
 )
 
 // Ports of the services inside the run's network.
@@ -43,70 +40,44 @@ type service struct {
 	name string
 	// tc is testcontainers' handle; ctr the same container for faults.
 	tc  testcontainers.Container
-	ctr *engine.Container
-	// published maps a container port ("5432/tcp") to its host address.
-	published map[string]string
-	ready     func(ctx context.Context) error
-	startMS   float64
+	ctr *dockerengine.Container
+	// host is the service's own loopback address.
+	host    string
+	ready   func(ctx context.Context) error
+	startMS float64
 }
 
-// addr returns the host address of container port p ("5432/tcp").
-func (svc *service) addr(p string) string { return svc.published[p] }
+// addr returns the service's "address:port" for port.
+func (svc *service) addr(port int) string { return net.JoinHostPort(svc.host, strconv.Itoa(port)) }
 
 // containerSpec is what every container of the stack gets beyond what a
 // testcontainers module sets.
 type containerSpec struct {
 	service string
-	aliases []string
+	slot    int
 	img     resolvedImage
-	// ports are the container ports to publish on the stack's host, each
-	// on a free host port; a "N/udp" next to "N/tcp" gets the same one.
-	ports []string
 	// waitLog is the line the service logs once it serves, and how often.
 	waitLog    string
 	occurrence int
 }
 
-// customize returns the testcontainers options for spec and the host
-// address chosen for each of its ports. Host ports are fixed (not chosen by
-// Docker) so a stopped and restarted container keeps its address.
-func (s *Stack) customize(ctx context.Context, spec containerSpec) ([]testcontainers.ContainerCustomizer, map[string]string, error) {
-	host := s.opts.Host
-	bindings := mobynet.PortMap{}
-	published := map[string]string{}
-	byNumber := map[string]int{}
-	hostIP, err := netip.ParseAddr(host)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stack host %q: %w", host, err)
-	}
-	for _, p := range spec.ports {
-		port, err := mobynet.ParsePort(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("port %s: %w", p, err)
-		}
-		hp, ok := byNumber[port.Port()]
-		if !ok {
-			if hp, err = freePortTCPUDP(host); err != nil {
-				return nil, nil, err
-			}
-			byNumber[port.Port()] = hp
-		}
-		bindings[port] = []mobynet.PortBinding{{HostIP: hostIP, HostPort: strconv.Itoa(hp)}}
-		published[p] = net.JoinHostPort(host, strconv.Itoa(hp))
-	}
-
+// customize returns the testcontainers options every container of the
+// stack gets: its name and labels, the host's network (see addrs.go),
+// labelled volumes for the image's declared ones, and the log line to wait
+// for. hostNetwork must also come last among the options of a module (it
+// takes back the ports the module exposes).
+func (s *Stack) customize(ctx context.Context, spec containerSpec) ([]testcontainers.ContainerCustomizer, error) {
 	mounts, err := s.volumes(ctx, spec)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	occ := max(spec.occurrence, 1)
-	opts := []testcontainers.ContainerCustomizer{
+	return []testcontainers.ContainerCustomizer{
 		testcontainers.WithName(fmt.Sprintf("cutover-%s-%s", s.run, spec.service)),
-		testcontainers.WithLabels(engine.Labels(s.run, spec.service)),
-		network.WithNetworkName(spec.aliases, s.network),
-		testcontainers.WithExposedPorts(spec.ports...),
+		testcontainers.WithLabels(dockerengine.Labels(s.run, spec.service)),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.PortBindings = bindings
+			hc.NetworkMode = "host"
+			hc.PortBindings = nil
 			hc.Mounts = append(hc.Mounts, mounts...)
 			// No service here needs the Docker socket (LocalStack's module
 			// mounts it for Lambda; Route53 has no use for it).
@@ -114,8 +85,18 @@ func (s *Stack) customize(ctx context.Context, spec containerSpec) ([]testcontai
 		}),
 		testcontainers.WithWaitStrategy(wait.ForLog(spec.waitLog).WithOccurrence(occ).WithStartupTimeout(s.opts.StartTimeout)),
 		testcontainers.WithLogger(tcLogger{}),
-	}
-	return opts, published, nil
+	}, nil
+}
+
+// hostNetwork takes back what a module sets that the host's network does
+// not have: exposed (published) ports, networks, aliases.
+func hostNetwork() testcontainers.ContainerCustomizer {
+	return testcontainers.CustomizeRequestOption(func(req *testcontainers.GenericContainerRequest) error {
+		req.ExposedPorts = nil
+		req.Networks = nil
+		req.NetworkAliases = nil
+		return nil
+	})
 }
 
 // volumes creates a labelled volume for each volume the image declares, so
@@ -133,7 +114,7 @@ func (s *Stack) volumes(ctx context.Context, spec containerSpec) ([]mount.Mount,
 		name := fmt.Sprintf("cutover-%s-%s-%d", s.run, spec.service, i)
 		if _, err := s.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
 			Name:   name,
-			Labels: engine.Labels(s.run, spec.service),
+			Labels: dockerengine.Labels(s.run, spec.service),
 		}); err != nil {
 			return nil, fmt.Errorf("create volume %s for %s: %w", name, p, err)
 		}
@@ -143,22 +124,21 @@ func (s *Stack) volumes(ctx context.Context, spec containerSpec) ([]mount.Mount,
 }
 
 // newService wraps a started testcontainers container.
-func (s *Stack) newService(name string, tc testcontainers.Container, published map[string]string) *service {
+func (s *Stack) newService(name string, slot int, tc testcontainers.Container) *service {
 	if tc == nil {
 		return nil
 	}
 	return &service{
-		name:      name,
-		tc:        tc,
-		ctr:       engine.NewContainer(s.cli, tc.GetContainerID(), name),
-		published: published,
+		name: name,
+		tc:   tc,
+		ctr:  dockerengine.NewContainer(s.cli, tc.GetContainerID(), name),
+		host: s.addrs.of(slot),
 	}
 }
 
 func (s *Stack) startPostgres(ctx context.Context, img resolvedImage) (*service, error) {
-	opts, published, err := s.customize(ctx, containerSpec{
-		service: stack.Postgres, aliases: []string{"postgres"}, img: img,
-		ports: []string{"5432/tcp"},
+	opts, err := s.customize(ctx, containerSpec{
+		service: stack.Postgres, slot: slotPostgres, img: img,
 		// The entrypoint starts a temporary server to initialise, then
 		// the real one: the line appears twice, as upstream.
 		waitLog: "database system is ready to accept connections", occurrence: 2,
@@ -166,79 +146,97 @@ func (s *Stack) startPostgres(ctx context.Context, img resolvedImage) (*service,
 	if err != nil {
 		return nil, err
 	}
-	cmd := []string{"postgres", "-c", "max_connections=300"}
+	// The embedded driver's settings (harness/stack/embedded), so both
+	// drivers run the same database: listening on its own loopback
+	// address only, 400 connections (two platforms' pools, the harness's,
+	// and room for a crash's reconnects), shared_buffers 128MB.
+	cmd := []string{"postgres",
+		"-c", "listen_addresses=" + s.addrs.of(slotPostgres),
+		"-c", "port=" + strconv.Itoa(postgresPort),
+		"-c", "max_connections=400",
+		"-c", "shared_buffers=128MB",
+	}
 	if !s.opts.Fsync {
-		cmd = append(cmd, "-c", "fsync=off")
+		cmd = append(cmd, "-c", "fsync=off", "-c", "full_page_writes=off")
 	}
 	opts = append(opts,
 		postgres.WithDatabase(pgDatabase),
 		postgres.WithUsername(pgUser),
 		postgres.WithPassword(pgPassword),
 		testcontainers.WithCmd(cmd...),
+		hostNetwork(),
 	)
 	c, err := postgres.Run(ctx, img.Ref, opts...)
 	var tc testcontainers.Container
 	if c != nil {
 		tc = c
 	}
-	svc := s.newService(stack.Postgres, tc, published)
+	svc := s.newService(stack.Postgres, slotPostgres, tc)
 	if err != nil {
 		return svc, err
 	}
 	url := s.postgresURL(svc)
 	svc.ready = func(ctx context.Context) error {
-		return poll(ctx, "postgres "+svc.addr("5432/tcp"), func(ctx context.Context) error { return queryPostgres(ctx, url) })
+		return poll(ctx, "postgres "+svc.addr(postgresPort), func(ctx context.Context) error { return stack.PingPostgres(ctx, url) })
 	}
 	return svc, nil
 }
 
 func (s *Stack) startRedis(ctx context.Context, img resolvedImage) (*service, error) {
-	opts, published, err := s.customize(ctx, containerSpec{
-		service: stack.Redis, aliases: []string{"redis"}, img: img,
-		ports: []string{"6379/tcp"}, waitLog: "Ready to accept connections",
+	opts, err := s.customize(ctx, containerSpec{
+		service: stack.Redis, slot: slotRedis, img: img, waitLog: "Ready to accept connections",
 	})
 	if err != nil {
 		return nil, err
 	}
 	// No persistence: a restarted Redis comes back empty, like a
 	// restarted cache.
-	opts = append(opts, testcontainers.WithCmd("redis-server", "--save", "", "--appendonly", "no"))
+	opts = append(opts,
+		testcontainers.WithCmd("redis-server", "--save", "", "--appendonly", "no",
+			"--bind", s.addrs.of(slotRedis), "--port", strconv.Itoa(redisPort)),
+		hostNetwork(),
+	)
 	c, err := tcredis.Run(ctx, img.Ref, opts...)
 	var tc testcontainers.Container
 	if c != nil {
 		tc = c
 	}
-	svc := s.newService(stack.Redis, tc, published)
+	svc := s.newService(stack.Redis, slotRedis, tc)
 	if err != nil {
 		return svc, err
 	}
-	url := "redis://" + svc.addr("6379/tcp") + "/0"
+	url := "redis://" + svc.addr(redisPort) + "/0"
 	svc.ready = func(ctx context.Context) error {
-		return poll(ctx, "redis "+svc.addr("6379/tcp"), func(ctx context.Context) error { return pingRedis(ctx, url) })
+		return poll(ctx, "redis "+svc.addr(redisPort), func(ctx context.Context) error { return stack.PingRedis(ctx, url) })
 	}
 	return svc, nil
 }
 
 func (s *Stack) startMongo(ctx context.Context, img resolvedImage) (*service, error) {
-	opts, published, err := s.customize(ctx, containerSpec{
-		service: stack.Mongo, aliases: []string{"mongo"}, img: img,
-		ports: []string{"27017/tcp"}, waitLog: "Waiting for connections",
+	opts, err := s.customize(ctx, containerSpec{
+		service: stack.Mongo, slot: slotMongo, img: img, waitLog: "Waiting for connections",
 	})
 	if err != nil {
 		return nil, err
 	}
+	if isLocal(img, "mongo") {
+		opts = append(opts, testcontainers.WithCmd("-listen", s.addrs.hostPort(slotMongo, mongoPort), "-data", "/data/db"))
+	} else {
+		opts = append(opts, testcontainers.WithCmd("mongod", "--bind_ip", s.addrs.of(slotMongo), "--port", strconv.Itoa(mongoPort)))
+	}
+	opts = append(opts, hostNetwork())
 	c, err := mongodb.Run(ctx, img.Ref, opts...)
 	var tc testcontainers.Container
 	if c != nil {
 		tc = c
 	}
-	svc := s.newService(stack.Mongo, tc, published)
+	svc := s.newService(stack.Mongo, slotMongo, tc)
 	if err != nil {
 		return svc, err
 	}
-	url := mongoURL(svc.addr("27017/tcp"))
+	url := mongoURL(svc.addr(mongoPort))
 	svc.ready = func(ctx context.Context) error {
-		return poll(ctx, "mongo "+svc.addr("27017/tcp"), func(ctx context.Context) error { return pingMongo(ctx, url) })
+		return poll(ctx, "mongo "+svc.addr(mongoPort), func(ctx context.Context) error { return stack.PingMongo(ctx, url) })
 	}
 	return svc, nil
 }
@@ -246,68 +244,72 @@ func (s *Stack) startMongo(ctx context.Context, img resolvedImage) (*service, er
 // startRoute53 runs LocalStack with Route53 only (or the emulator image
 // standing in for it): API and health on 4566, DNS on 53/udp and 53/tcp.
 func (s *Stack) startRoute53(ctx context.Context, img resolvedImage) (*service, error) {
-	opts, published, err := s.customize(ctx, containerSpec{
-		service: stack.Route53, aliases: []string{"localstack", "route53"}, img: img,
-		ports:   []string{"4566/tcp", "53/tcp", "53/udp"},
-		waitLog: "Ready.",
+	opts, err := s.customize(ctx, containerSpec{
+		service: stack.Route53, slot: slotRoute53, img: img, waitLog: "Ready.",
 	})
 	if err != nil {
 		return nil, err
 	}
+	api, dnsAddr := s.addrs.hostPort(slotRoute53, localstackPort), s.addrs.hostPort(slotRoute53, dnsPort)
 	opts = append(opts, testcontainers.WithEnv(map[string]string{
 		"SERVICES":              "route53",
 		"EAGER_SERVICE_LOADING": "1",
+		// LocalStack's own settings for where it listens.
+		"GATEWAY_LISTEN": api,
+		"DNS_ADDRESS":    s.addrs.of(slotRoute53),
 	}))
 	if isRoute53Emulator(img) {
-		opts = append(opts, testcontainers.WithCmd("-api", ":4566", "-dns", ":53", "-seed", strconv.FormatUint(s.opts.Seed, 10)))
+		opts = append(opts, testcontainers.WithCmd("-api", api, "-dns", dnsAddr, "-seed", strconv.FormatUint(s.opts.Seed, 10)))
 	}
+	opts = append(opts, hostNetwork())
 	c, err := localstack.Run(ctx, img.Ref, opts...)
 	var tc testcontainers.Container
 	if c != nil {
 		tc = c
 	}
-	svc := s.newService(stack.Route53, tc, published)
+	svc := s.newService(stack.Route53, slotRoute53, tc)
 	if err != nil {
 		return svc, err
 	}
-	health := "http://" + svc.addr("4566/tcp") + "/_localstack/health"
+	health := "http://" + svc.addr(localstackPort) + "/_localstack/health"
 	svc.ready = func(ctx context.Context) error {
-		return poll(ctx, "route53 "+svc.addr("4566/tcp"), func(ctx context.Context) error { return localstackRoute53Up(ctx, health) })
+		return poll(ctx, "route53 "+svc.addr(localstackPort), func(ctx context.Context) error { return localstackRoute53Up(ctx, health) })
 	}
 	return svc, nil
 }
 
 // isRoute53Emulator reports whether img is cutover's emulator image rather
 // than LocalStack: its DNS server applies the weights.
-func isRoute53Emulator(img resolvedImage) bool {
-	return img.Labels[engine.LabelImage] == "localstack"
-}
+func isRoute53Emulator(img resolvedImage) bool { return isLocal(img, "localstack") }
+
+// isLocal reports whether img is the build of `make images` called name
+// (images/build.sh labels each).
+func isLocal(img resolvedImage, name string) bool { return img.Labels[dockerengine.LabelImage] == name }
 
 func (s *Stack) startToxiproxy(ctx context.Context, img resolvedImage) (*service, error) {
-	ports := []string{"8474/tcp"}
-	for _, l := range s.links {
-		ports = append(ports, fmt.Sprintf("%d/tcp", l.port))
-	}
-	opts, published, err := s.customize(ctx, containerSpec{
-		service: stack.Proxy, aliases: []string{"toxiproxy"}, img: img,
-		ports: ports, waitLog: "Starting Toxiproxy HTTP server",
+	opts, err := s.customize(ctx, containerSpec{
+		service: stack.Proxy, slot: slotToxiproxy, img: img, waitLog: "Starting Toxiproxy HTTP server",
 	})
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, testcontainers.WithCmd("-host=0.0.0.0", "-seed="+strconv.FormatInt(int64(s.opts.Seed), 10)))
+	opts = append(opts,
+		testcontainers.WithCmd("-host="+s.addrs.of(slotToxiproxy), "-port="+strconv.Itoa(toxiproxyPort),
+			"-seed="+strconv.FormatInt(int64(s.opts.Seed), 10)),
+		hostNetwork(),
+	)
 	c, err := testcontainers.Run(ctx, img.Ref, opts...)
 	var tc testcontainers.Container
 	if c != nil {
 		tc = c
 	}
-	svc := s.newService(stack.Proxy, tc, published)
+	svc := s.newService(stack.Proxy, slotToxiproxy, tc)
 	if err != nil {
 		return svc, err
 	}
-	api := "http://" + svc.addr("8474/tcp")
+	api := "http://" + svc.addr(toxiproxyPort)
 	svc.ready = func(ctx context.Context) error {
-		if err := poll(ctx, "toxiproxy "+api, func(ctx context.Context) error { return httpOK(ctx, api+"/version") }); err != nil {
+		if err := poll(ctx, "toxiproxy "+api, func(ctx context.Context) error { return stack.HTTPOK(ctx, api+"/version") }); err != nil {
 			return err
 		}
 		return populateProxies(api, s.links)
@@ -315,20 +317,21 @@ func (s *Stack) startToxiproxy(ctx context.Context, img resolvedImage) (*service
 	return svc, nil
 }
 
-// link is one proxy link as Toxiproxy holds it inside its container.
+// link is one proxy link as Toxiproxy holds it.
 type link struct {
-	name     string
-	service  string
-	port     int    // listen port inside the Toxiproxy container
-	upstream string // the data service inside the run's network
+	name    string
+	service string
+	// listen and upstream are host:port on the run's loopback addresses.
+	listen   string
+	upstream string
 }
 
 // planLinks lays out one link per client and data service.
-func planLinks(clients []string) []link {
+func (s *Stack) planLinks(clients []string) []link {
 	upstream := map[string]string{
-		stack.Postgres: fmt.Sprintf("postgres:%d", postgresPort),
-		stack.Redis:    fmt.Sprintf("redis:%d", redisPort),
-		stack.Mongo:    fmt.Sprintf("mongo:%d", mongoPort),
+		stack.Postgres: s.addrs.hostPort(slotPostgres, postgresPort),
+		stack.Redis:    s.addrs.hostPort(slotRedis, redisPort),
+		stack.Mongo:    s.addrs.hostPort(slotMongo, mongoPort),
 	}
 	var out []link
 	for _, c := range clients {
@@ -336,7 +339,7 @@ func planLinks(clients []string) []link {
 			out = append(out, link{
 				name:     stack.LinkName(c, svc),
 				service:  svc,
-				port:     firstLinkPort + len(out),
+				listen:   s.addrs.hostPort(slotToxiproxy, firstLinkPort+len(out)),
 				upstream: upstream[svc],
 			})
 		}
@@ -344,45 +347,36 @@ func planLinks(clients []string) []link {
 	return out
 }
 
-// endpoints gathers the stack's addresses once every service is up, and the
-// map from host addresses to in-network ones.
+// endpoints gathers the stack's addresses once every service is up.
 func (s *Stack) endpoints() stack.Endpoints {
 	pg, rd, mg := s.services[stack.Postgres], s.services[stack.Redis], s.services[stack.Mongo]
 	r53, tx := s.services[stack.Route53], s.services[stack.Proxy]
 	ep := stack.Endpoints{
 		Driver:       "docker",
 		PostgresURL:  s.postgresURL(pg),
-		RedisURL:     "redis://" + rd.addr("6379/tcp") + "/0",
-		MongoURL:     mongoURL(mg.addr("27017/tcp")),
-		Route53URL:   "http://" + r53.addr("4566/tcp"),
-		ToxiproxyURL: "http://" + tx.addr("8474/tcp"),
+		RedisURL:     "redis://" + rd.addr(redisPort) + "/0",
+		MongoURL:     mongoURL(mg.addr(mongoPort)),
+		Route53URL:   "http://" + r53.addr(localstackPort),
+		ToxiproxyURL: "http://" + tx.addr(toxiproxyPort),
 		Links:        map[string]stack.Link{},
 	}
-	s.netAddrs[pg.addr("5432/tcp")] = fmt.Sprintf("postgres:%d", postgresPort)
-	s.netAddrs[rd.addr("6379/tcp")] = fmt.Sprintf("redis:%d", redisPort)
-	s.netAddrs[mg.addr("27017/tcp")] = fmt.Sprintf("mongo:%d", mongoPort)
-	s.netAddrs[r53.addr("4566/tcp")] = fmt.Sprintf("localstack:%d", localstackPort)
-	s.netAddrs[r53.addr("53/tcp")] = fmt.Sprintf("localstack:%d", dnsPort)
-	s.netAddrs[tx.addr("8474/tcp")] = fmt.Sprintf("toxiproxy:%d", toxiproxyPort)
 	for _, l := range s.links {
-		listen := tx.addr(fmt.Sprintf("%d/tcp", l.port))
-		ep.Links[l.name] = stack.Link{Name: l.name, Listen: listen, Upstream: l.upstream}
-		s.netAddrs[listen] = fmt.Sprintf("toxiproxy:%d", l.port)
+		ep.Links[l.name] = stack.Link{Name: l.name, Listen: l.listen, Upstream: l.upstream}
 	}
 	// The emulator's DNS server applies the weights; LocalStack's does not
 	// (its address is still listed among the services).
 	if isRoute53Emulator(s.imageOf(stack.Route53)) {
-		ep.DNSAddr = r53.addr("53/udp")
+		ep.DNSAddr = r53.addr(dnsPort)
 	}
 	for _, sv := range []struct {
 		name, endpoint string
 		svc            *service
 	}{
-		{stack.Postgres, pg.addr("5432/tcp"), pg},
-		{stack.Redis, rd.addr("6379/tcp"), rd},
-		{stack.Mongo, mg.addr("27017/tcp"), mg},
+		{stack.Postgres, pg.addr(postgresPort), pg},
+		{stack.Redis, rd.addr(redisPort), rd},
+		{stack.Mongo, mg.addr(mongoPort), mg},
 		{stack.Route53, ep.Route53URL, r53},
-		{stack.DNS, r53.addr("53/udp"), r53},
+		{stack.DNS, r53.addr(dnsPort), r53},
 		{stack.Proxy, ep.ToxiproxyURL, tx},
 	} {
 		ep.Services = append(ep.Services, stack.Service{Name: sv.name, Endpoint: sv.endpoint, StartMS: sv.svc.startMS})
@@ -393,28 +387,10 @@ func (s *Stack) endpoints() stack.Endpoints {
 func (s *Stack) imageOf(service string) resolvedImage { return s.images[service] }
 
 func (s *Stack) postgresURL(svc *service) string {
-	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", pgUser, pgPassword, svc.addr("5432/tcp"), pgDatabase)
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", pgUser, pgPassword, svc.addr(postgresPort), pgDatabase)
 }
 
 func mongoURL(addr string) string { return "mongodb://" + addr + "/?directConnection=true" }
-
-// freePortTCPUDP finds a port free for both TCP and UDP on host.
-func freePortTCPUDP(host string) (int, error) {
-	var lastErr error
-	for range 20 {
-		p, err := stack.FreePort(host)
-		if err != nil {
-			return 0, err
-		}
-		u, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(p)))
-		if err == nil {
-			u.Close()
-			return p, nil
-		}
-		lastErr = err
-	}
-	return 0, fmt.Errorf("no port free for tcp and udp on %s: %w", host, lastErr)
-}
 
 // tcLogger drops testcontainers' chatter; the driver logs what matters.
 type tcLogger struct{}
@@ -434,7 +410,7 @@ func poll(ctx context.Context, what string, check func(context.Context) error) e
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for %s: %w (last error: %v)", what, ctx.Err(), err)
+			return fmt.Errorf("wait for %s: %w (last error: %w)", what, ctx.Err(), err)
 		case <-time.After(wait):
 		}
 		if wait < 250*time.Millisecond {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/harness/stack"
+	"github.com/cutover/cutover/internal/machine"
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // Stack is a running embedded stack.
@@ -87,6 +89,11 @@ func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, 
 	if s.dog, err = startWatchdog(dir); err != nil {
 		return nil, err
 	}
+	// Found (or built) before anything starts: building it can take a while.
+	pxBin, err := findToxiproxy(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("start toxiproxy: %w", err)
+	}
 	pgDir := filepath.Join(dir, "pg")
 	redisDir := filepath.Join(dir, "redis")
 	for _, d := range []string{pgDir, redisDir} {
@@ -94,14 +101,16 @@ func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, 
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	pgPort, err := stack.FreePort(opts.Host)
+	pgPort, release, err := proc.FreePort(opts.Host)
 	if err != nil {
 		return nil, err
 	}
-	redisPort, err := stack.FreePort(opts.Host)
+	release() // the process binds it next; until here no one else could take it
+	redisPort, release, err := proc.FreePort(opts.Host)
 	if err != nil {
 		return nil, err
 	}
+	release() // the process binds it next; until here no one else could take it
 	s.pg = newPostgres(bin, user, pgDir, opts.Host, pgPort, opts.Fsync, s.logFile("postgres.log"))
 	s.redis = newRedis(redisBin, redisDir, opts.Host, redisPort, s.logFile("redis.log"))
 
@@ -122,28 +131,24 @@ func Start(ctx context.Context, opts stack.Options, extras ...Extra) (_ *Stack, 
 
 	t := time.Now()
 	if err := s.redis.start(ctx); err != nil {
-		<-pgErr
-		return nil, fmt.Errorf("start redis: %w", err)
+		return nil, errors.Join(fmt.Errorf("start redis: %w", err), <-pgErr)
 	}
 	redisMS := ms(time.Since(t))
 	t = time.Now()
 	if s.mongo, err = startMongo(opts.Host, dir, s.logFile("mongo.log")); err != nil {
-		<-pgErr
-		return nil, err
+		return nil, errors.Join(err, <-pgErr)
 	}
 	mongoMS := ms(time.Since(t))
 	t = time.Now()
-	if s.px, err = startProxies(ctx, findToxiproxy(), dir, opts.Host, s.logFile("toxiproxy.log")); err != nil {
-		<-pgErr
-		return nil, err
+	if s.px, err = startProxies(ctx, pxBin, dir, opts.Host, s.logFile("toxiproxy.log")); err != nil {
+		return nil, errors.Join(err, <-pgErr)
 	}
 	pxMS := ms(time.Since(t))
 	var extraServices []ExtraService
 	for _, start := range extras {
 		es, err := start(ctx, opts.Host)
 		if err != nil {
-			<-pgErr
-			return nil, err
+			return nil, errors.Join(err, <-pgErr)
 		}
 		s.extras = append(s.extras, extra{close: es.Close})
 		extraServices = append(extraServices, es)
@@ -264,4 +269,22 @@ func hostPort(uri string) string {
 		return uri
 	}
 	return u.Host
+}
+
+// Processes names the stack's server processes (Postgres, Redis,
+// Toxiproxy) by pid, for the accounting of the rehearsal machine; the
+// Mongo-wire server runs inside the harness process. A server that does
+// not run (Postgres during a crash) is left out.
+func (s *Stack) Processes() []machine.Process {
+	var out []machine.Process
+	for _, p := range []machine.Process{
+		{Name: stack.Postgres, PID: s.pg.pid()},
+		{Name: stack.Redis, PID: s.redis.pid()},
+		{Name: stack.Proxy, PID: s.px.pid()},
+	} {
+		if p.PID > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -13,8 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/platform/proc"
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // Database is the name of the database the stack creates for the service.
@@ -36,7 +35,7 @@ func newPostgres(bin string, user pgUser, dir, host string, port int, fsync bool
 	if fsync {
 		onOff = "on"
 	}
-	runner := proc.Runner{Dir: dir}
+	runner := proc.Local{Dir: dir}
 	if user.drop {
 		runner.Credential = &syscall.Credential{Uid: user.uid, Gid: user.gid}
 	}
@@ -49,7 +48,7 @@ func newPostgres(bin string, user pgUser, dir, host string, port int, fsync bool
 		// synchronous_commit stays on: an acknowledged commit survives a
 		// crash of the server (fsync=off only risks data on an OS crash,
 		// which is not simulated).
-		spec: platform.ServiceSpec{Name: "postgres", Command: []string{
+		spec: proc.Spec{Name: "postgres", Command: []string{
 			filepath.Join(bin, "postgres"),
 			"-D", p.dataDir(),
 			"-p", strconv.Itoa(port),
@@ -98,7 +97,7 @@ func (p *postgres) ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	_, err = conn.Exec(cctx, "SELECT 1")
 	return err
 }
@@ -109,7 +108,7 @@ func (p *postgres) createDatabase(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("connect to postgres: %w", err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
@@ -139,7 +138,7 @@ func (c pgControl) SetReadOnly(ctx context.Context, on bool) error {
 	if err != nil {
 		return fmt.Errorf("connect to postgres: %w", err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	stmt := "ALTER SYSTEM RESET default_transaction_read_only"
 	if on {
 		stmt = "ALTER SYSTEM SET default_transaction_read_only = on"

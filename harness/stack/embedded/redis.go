@@ -12,8 +12,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/platform/proc"
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // redis is a local redis-server without persistence: a restart comes back
@@ -38,10 +37,10 @@ func newRedis(bin, dir, host string, port int, logOut io.Writer) *redis {
 	r.server = &server{
 		name:   "redis",
 		addr:   netJoin(host, port),
-		runner: proc.Runner{Dir: dir},
+		runner: proc.Local{Dir: dir},
 		logOut: logOut,
 		ready:  r.ping,
-		spec: platform.ServiceSpec{Name: "redis", Command: []string{
+		spec: proc.Spec{Name: "redis", Command: []string{
 			bin,
 			"--port", strconv.Itoa(port),
 			"--bind", host,
@@ -63,14 +62,14 @@ func (r *redis) client() *goredis.Client {
 
 func (r *redis) ping(ctx context.Context) error {
 	c := r.client()
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	return c.Ping(ctx).Err()
 }
 
 // Flush drops every key.
 func (r *redis) Flush(ctx context.Context) error {
 	c := r.client()
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.FlushAll(ctx).Err(); err != nil {
 		return fmt.Errorf("flush redis: %w", err)
 	}

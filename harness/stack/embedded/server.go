@@ -9,8 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cutover/cutover/harness/platform"
-	"github.com/cutover/cutover/harness/platform/proc"
+	"github.com/cutover/cutover/internal/proc"
 )
 
 // server is a local server process (postgres, redis-server) that faults can
@@ -21,13 +20,13 @@ type server struct {
 	name   string
 	addr   string
 	runner proc.Runner
-	spec   platform.ServiceSpec
+	spec   proc.Spec
 	logOut io.Writer
 	// ready polls until the server answers.
 	ready func(ctx context.Context) error
 
 	mu   sync.Mutex
-	inst platform.Instance
+	inst proc.Instance
 	tail *tailBuffer
 }
 
@@ -40,7 +39,7 @@ func (s *server) start(ctx context.Context) error {
 	}
 	tail := newTailBuffer(20)
 	out := s.logOut
-	inst, err := s.runner.Start(ctx, s.spec, platform.InstanceConfig{
+	inst, err := s.runner.Start(ctx, s.spec, proc.InstanceConfig{
 		Name: s.name,
 		Addr: s.addr,
 		Output: func(_, line string) {
@@ -73,13 +72,13 @@ func (s *server) start(ctx context.Context) error {
 			return fmt.Errorf("wait for %s: %w", s.name, ctx.Err())
 		case <-deadline.C:
 			_ = s.crash()
-			return fmt.Errorf("%s did not answer within 60s: %v; log: %s", s.name, err, tail.String())
+			return fmt.Errorf("%s did not answer within 60s: %w; log: %s", s.name, err, tail.String())
 		case <-time.After(15 * time.Millisecond):
 		}
 	}
 }
 
-func (s *server) forget(inst platform.Instance) {
+func (s *server) forget(inst proc.Instance) {
 	s.mu.Lock()
 	if s.inst == inst {
 		s.inst = nil

@@ -4,8 +4,12 @@
 // timed-out redemptions with the same idempotency key, rollbacks of a share
 // of redemptions, occasional bulk import/export, gift cards redeemed
 // partially until empty, and vouchers whose quantity runs out mid-trace.
-// It also returns the seed data (vouchers and gift cards) the trace needs.
-// The same configuration gives the same bytes.
+// The clients are those of a coupon API: the API customer's checkout
+// servers (server-side calls: redeems, rollbacks, some validations) and
+// the devices of its end users (client-side calls from a storefront or an
+// app: validations and voucher reads), thousands of them, each with its own
+// DNS cache. It also returns the seed data (vouchers and gift cards) the
+// trace needs. The same configuration gives the same bytes.
 package synth
 
 import (
@@ -35,9 +39,11 @@ type Config struct {
 	// DayLength is how long one simulated day lasts: 24h follows the
 	// daily shape in real time, a shorter day compresses it.
 	DayLength time.Duration
-	// Vouchers, GiftCards, Flash (flash-sale vouchers), Customers and
-	// Clients (virtual clients, e.g. checkout servers, each with its own
-	// DNS cache) size the population.
+	// Vouchers, GiftCards, Flash (flash-sale vouchers) and Customers (end
+	// users) size the population. Clients is the number of checkout
+	// servers calling server-side; each end user's device is a client of
+	// its own for the client-side calls, so a trace has about as many
+	// distinct clients as end users who validate.
 	Vouchers, GiftCards, Flash, Customers, Clients int
 	// ZipfS is the exponent of voucher popularity (> 1).
 	ZipfS float64
@@ -129,6 +135,7 @@ const (
 	pFlashInBurst  = 0.60 // a discount session during a burst goes for the flash voucher
 	pTryEmptyGift  = 0.02 // a session tries a gift card already spent
 	pOverspendGift = 0.30 // the last order on a card is larger than its balance
+	pClientSide    = 0.70 // a session validates (and reads) from the end user's device, not the checkout server
 	meanPerSession = 2.06 // requests per session, from the probabilities above
 )
 
@@ -372,7 +379,21 @@ func appHeaders(post bool) map[string]string {
 }
 
 func (g *generator) customerID(i int) string { return fmt.Sprintf("cust-%06d", i) }
-func (g *generator) clientID(i int) string   { return fmt.Sprintf("client-%02d", i%g.cfg.Clients) }
+
+// serverID is the checkout server that calls the API for customer i.
+func (g *generator) serverID(i int) string { return fmt.Sprintf("server-%02d", i%g.cfg.Clients) }
+
+// deviceID is customer i's own device (a browser or an app).
+func (g *generator) deviceID(i int) string { return fmt.Sprintf("device-%06d", i) }
+
+// reader returns who sends a session's validations and voucher reads: the
+// end user's device (client-side) or the checkout server.
+func (g *generator) reader(cust int) string {
+	if g.rng.Float64() < pClientSide {
+		return g.deviceID(cust)
+	}
+	return g.serverID(cust)
+}
 
 // orderAmount draws an order amount in cents: log-normal around 60 €.
 func (g *generator) orderAmount() int64 {
@@ -384,7 +405,7 @@ func (g *generator) think(median, maxSec float64) float64 {
 	return math.Min(maxSec, math.Exp(math.Log(median)+0.8*g.rng.NormFloat64()))
 }
 
-func (g *generator) couponRequest(op, code string, cust int, amount int64) trace.Request {
+func (g *generator) couponRequest(client, op, code string, cust int, amount int64) trace.Request {
 	g.orders++
 	body, _ := json.Marshal(api.RedeemRequest{
 		Customer: api.Customer{SourceID: g.customerID(cust)},
@@ -394,7 +415,7 @@ func (g *generator) couponRequest(op, code string, cust int, amount int64) trace
 	if op == history.Redeem {
 		path = api.PathVouchers + "/" + code + "/redemption"
 	}
-	r := trace.Request{Client: g.clientID(cust), Op: op, Method: "POST", Path: path,
+	r := trace.Request{Client: client, Op: op, Method: "POST", Path: path,
 		Voucher: code, Customer: g.customerID(cust), Amount: amount, Headers: appHeaders(true)}
 	r.SetBody(body)
 	return r
@@ -438,24 +459,25 @@ func (g *generator) session(t float64) {
 	if b, ok := g.burstAt(t); ok && g.rng.Float64() < pFlashInBurst {
 		v = &g.flash[b.flash]
 	}
+	reader := g.reader(cust)
 	at := t
 	if g.rng.Float64() < pGet {
-		g.push(at, trace.Request{Client: g.clientID(cust), Op: history.Get, Method: "GET",
+		g.push(at, trace.Request{Client: reader, Op: history.Get, Method: "GET",
 			Path: api.PathVouchers + "/" + v.code, Voucher: v.code, Headers: appHeaders(false)})
 		at += 0.05 + 0.5*g.rng.Float64()
 	}
 	amount := g.orderAmount()
-	g.push(at, g.couponRequest(history.Validate, v.code, cust, amount))
+	g.push(at, g.couponRequest(reader, history.Validate, v.code, cust, amount))
 	if g.rng.Float64() < pRevalidate {
 		at += 1 + 4*g.rng.Float64()
 		amount = g.orderAmount()
-		g.push(at, g.couponRequest(history.Validate, v.code, cust, amount))
+		g.push(at, g.couponRequest(reader, history.Validate, v.code, cust, amount))
 	}
 	if g.rng.Float64() >= pRedeem {
 		return
 	}
 	at += g.think(2, 20)
-	if g.redeem(at, g.couponRequest(history.Redeem, v.code, cust, amount)) {
+	if g.redeem(at, g.couponRequest(g.serverID(cust), history.Redeem, v.code, cust, amount)) {
 		v.attempts++
 	}
 }
@@ -474,10 +496,10 @@ func (g *generator) giftSession(t float64) {
 		amount = c.remaining
 	}
 	if g.rng.Float64() < pGiftValidate {
-		g.push(at, g.couponRequest(history.Validate, c.code, c.owner, amount))
+		g.push(at, g.couponRequest(g.reader(c.owner), history.Validate, c.code, c.owner, amount))
 		at += g.think(1.5, 15)
 	}
-	if g.redeem(at, g.couponRequest(history.Redeem, c.code, c.owner, amount)) {
+	if g.redeem(at, g.couponRequest(g.serverID(c.owner), history.Redeem, c.code, c.owner, amount)) {
 		c.remaining = max(0, c.remaining-amount)
 	}
 }

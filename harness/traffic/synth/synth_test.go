@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,6 +164,47 @@ func TestMixAndSemantics(t *testing.T) {
 	}
 	require.Positive(t, multi, "some gift cards are redeemed more than once")
 	require.Positive(t, emptied, "some gift cards are spent to empty")
+}
+
+// TestClientPopulation: the checkout servers send the redeems and
+// rollbacks; the end users' own devices send most validations and voucher
+// reads, so a trace has thousands of distinct clients, each with its own
+// DNS cache.
+func TestClientPopulation(t *testing.T) {
+	raw, _ := generate(t, small(7))
+	clients := map[string]int{}
+	fromDevice := map[string]int{}
+	byOp := map[string]int{}
+	for _, r := range readAll(t, raw) {
+		clients[r.Client]++
+		byOp[r.Op]++
+		switch {
+		case r.Client == "admin":
+			require.Contains(t, []string{history.Import, history.Export, history.Create}, r.Op)
+		case strings.HasPrefix(r.Client, "device-"):
+			fromDevice[r.Op]++
+			require.Contains(t, []string{history.Validate, history.Get}, r.Op, "a device sends only client-side calls")
+			if r.Customer != "" {
+				require.Equal(t, "device-"+strings.TrimPrefix(r.Customer, "cust-"), r.Client, "a device is its end user's")
+			}
+		default:
+			require.True(t, strings.HasPrefix(r.Client, "server-"), r.Client)
+		}
+	}
+	require.GreaterOrEqual(t, len(clients), 1000, "distinct clients in 3 minutes")
+	require.Len(t, servers(clients), Default().Clients)
+	require.InDelta(t, pClientSide, float64(fromDevice[history.Validate])/float64(byOp[history.Validate]), 0.05)
+	require.Zero(t, fromDevice[history.Redeem]+fromDevice[history.Rollback])
+}
+
+func servers(clients map[string]int) []string {
+	var out []string
+	for c := range clients {
+		if strings.HasPrefix(c, "server-") {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func TestValidate(t *testing.T) {

@@ -175,7 +175,7 @@ func ReadAll(path string) (Meta, []Request, error) {
 	if err != nil {
 		return Meta{}, nil, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	var out []Request
 	for {
 		req, err := r.Next()
@@ -204,7 +204,7 @@ func ReadMeta(path string) (Meta, bool, error) {
 	if err != nil {
 		return Meta{}, false, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	m, ok := r.Meta()
 	return m, ok, nil
 }

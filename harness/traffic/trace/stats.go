@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"slices"
 	"sort"
 	"text/tabwriter"
 
 	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/stats"
 )
 
 // Stats summarizes a trace.
@@ -95,17 +96,13 @@ func rateStats(perSec []int64) RateStats {
 	if len(perSec) == 0 {
 		return RateStats{}
 	}
-	sorted := append([]int64(nil), perSec...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	sorted := slices.Clone(perSec)
+	slices.Sort(sorted)
 	var sum int64
 	for _, n := range sorted {
 		sum += n
 	}
-	q := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(len(sorted)))) - 1
-		i = max(0, min(i, len(sorted)-1))
-		return float64(sorted[i])
-	}
+	q := func(p float64) float64 { return float64(stats.Quantile(sorted, p)) }
 	return RateStats{
 		Mean: float64(sum) / float64(len(sorted)),
 		P50:  q(0.50), P95: q(0.95), P99: q(0.99),

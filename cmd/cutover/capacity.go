@@ -1,0 +1,227 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/harness"
+	"github.com/cutover/cutover/harness/capacity"
+	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/harness/report"
+)
+
+func newCapacityCmd() *cobra.Command {
+	var (
+		opts       harness.CapacityOptions
+		pricesFile string
+		headroom   float64
+		budget     float64
+		scaling    string
+		from       string
+	)
+	cmd := &cobra.Command{
+		Use:   "capacity SCENARIO",
+		Short: "Measure what one fleet sustains on each platform, and what N× the peak costs on each",
+		Long: `Measure, on the Heroku simulation and on the target, at 1, 2 and 3 replicas,
+the highest multiple of the scenario's trace one fleet sustains within the
+scenario's budgets: each probe is a short run of the scenario with all traffic
+on one platform (a ramp doubling the multiplier, then a bisection; same seed).
+Meanwhile every replica's CPU and memory is read (/proc for processes, the
+cgroup for containers). A Universal Scalability Law fit projects throughput
+to more replicas; with the prices file (--prices, default the one shipped,
+each entry with its source and date) it sizes and prices both platforms for
+1…10× the recorded peak over a 730-hour month, says what each carries at a
+monthly budget (default: today's Heroku fleet), and what binds first.
+
+Writes capacity.json and capacity.html into the results folder, with each
+probe's own results folder under probes/.
+
+Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
+1 the measurement could not produce a plan (no fleet sustained any rate).`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if from != "" {
+				return cobra.MaximumNArgs(1)(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			prices, err := capacity.DefaultPrices()
+			if pricesFile != "" {
+				prices, err = capacity.LoadPrices(pricesFile)
+			}
+			if err != nil {
+				return withCode(exitInput, err)
+			}
+			if scaling != "measured" && scaling != "linear" {
+				return withCode(exitInput, fmt.Errorf("--scaling: %q is not measured or linear", scaling))
+			}
+			if headroom < 0 {
+				return withCode(exitInput, errors.New("--headroom: negative"))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if opts.Run.Out == "" {
+				opts.Run.Out = filepath.Join("results", "capacity-"+time.Now().UTC().Format("20060102-150405"))
+			}
+			opts.Log = cmd.OutOrStdout()
+			var m *harness.Capacity
+			if from != "" {
+				m, err = readMeasurement(from)
+			} else {
+				m, err = harness.MeasureCapacity(ctx, args[0], opts)
+			}
+			var inErr *harness.InputError
+			var infraErr *harness.InfraError
+			switch {
+			case errors.As(err, &inErr):
+				return withCode(exitInput, err)
+			case errors.As(err, &infraErr):
+				return withCode(exitInfra, err)
+			case err != nil:
+				return withCode(exitFail, err)
+			}
+			c, planErr := plan(m, prices, headroom, budget, scaling == "linear")
+			if planErr != nil {
+				// Keep what was measured: the probes cost minutes.
+				c.PlanError = planErr.Error()
+			}
+			if err := report.WriteCapacity(opts.Run.Out, c); err != nil {
+				return withCode(exitFail, err)
+			}
+			if planErr != nil {
+				return withCode(exitFail, fmt.Errorf("%w (the measurement is in %s)", planErr, filepath.Join(opts.Run.Out, report.CapacityFile)))
+			}
+			printCapacity(cmd.OutOrStdout(), c)
+			fmt.Fprintf(cmd.OutOrStdout(), "\nresults: %s (%s, %s); measured in %.0fs\n", opts.Run.Out, report.CapacityFile, report.CapacityPage, m.DurationS)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Run.Infra, "infra", "", "stack driver, overriding the scenario: embedded|docker")
+	f.StringVar(&opts.Run.Target, "target", "", "target platform, overriding the scenario: local|kind|kubeconfig")
+	f.StringVar(&opts.Run.Out, "out", "", "results folder (default results/capacity-<time>)")
+	f.Uint64Var(&opts.Run.Seed, "seed", 0, "seed, overriding the scenario's")
+	f.StringVar(&opts.Run.ServiceBinary, "service-binary", "", "the couponapi binary (default: next to cutover, or ./bin/couponapi)")
+	f.StringVar(&pricesFile, "prices", "", "prices file (default: the one shipped, harness/capacity/prices.yaml)")
+	f.Float64Var(&headroom, "headroom", 0.2, "share kept spare: added to pod requests, dyno memory and the Heroku fleet's traffic")
+	f.Float64Var(&budget, "budget", 0, "monthly budget in USD to compare the platforms at (default: today's Heroku fleet)")
+	f.StringVar(&from, "from", "", "price an earlier measurement (a capacity.json or its folder) instead of measuring again")
+	f.StringVar(&scaling, "scaling", "measured", "how replicas add up: measured (the USL fit) or linear (λN: replicas on hosts of their own)")
+	f.StringSliceVar(&opts.Platforms, "platforms", nil, "platforms to measure (default heroku,aws)")
+	f.IntSliceVar(&opts.Replicas, "replicas", nil, "replica counts to measure (default 1,2,3)")
+	f.DurationVar(&opts.Hold, "hold", 0, "replay time of each probe (default 5s)")
+	f.Float64Var(&opts.Start, "start", 0, "first multiplier tried (default 1)")
+	f.Float64Var(&opts.Max, "max", 0, "highest multiplier tried (default: what the trace is long enough for)")
+	f.IntVar(&opts.Bisections, "bisections", 0, "bisection steps after the ramp (default 2)")
+	return cmd
+}
+
+// plan turns a measurement into capacity.json: a profile per platform,
+// priced.
+func plan(m *harness.Capacity, prices capacity.Prices, headroom, budget float64, linear bool) (*report.Capacity, error) {
+	c := &report.Capacity{Scenario: m.Scenario, Seed: m.Seed, Created: time.Now().UTC(), Prices: prices, Measurement: m,
+		Profiles: map[string]capacity.Profile{}}
+	var errs []error
+	for _, pl := range []string{platform.Heroku, platform.Target} {
+		p, err := m.Profile(pl)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.Profiles[pl] = p
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("no plan: %w", errors.Join(errs...))
+	}
+	in := capacity.Inputs{
+		PeakRate: m.PeakRate, Heroku: c.Profiles[platform.Heroku], Target: c.Profiles[platform.Target],
+		Prices: prices, Headroom: headroom, Budget: budget,
+		CurrentDynos: m.HerokuDynos, CurrentSize: m.HerokuSize, Linear: linear,
+	}
+	var err error
+	if c.Plan, err = capacity.Compute(in); err != nil {
+		return c, err
+	}
+	c.Assumptions = []string{
+		fmt.Sprintf("Headroom %.0f %%: added to each pod's CPU and memory requests, to the memory a dyno size must have, and to the traffic the Heroku fleet is sized for (a dyno cannot reserve CPU).", headroom*100),
+		"A month is 730 hours (8,760 / 12); node prices are on-demand, without reservations or savings plans; the EKS control plane is counted, the databases and the load balancer are not (both platforms need them).",
+		"Node allocatable: the kubelet/system reservation of GKE's published tiers (EKS's AMI reserves CPU alike and less memory), plus a 100 MiB eviction threshold, at most 110 pods a node.",
+		"A Heroku dyno serves what one replica sustained here, or less when its size's CPU share cannot pay for it (CPU-seconds per request × rate); shared sizes' cores are our reading of Heroku's compute range.",
+		scalingAssumption(linear),
+		"Peak memory is the most one replica held during the probes' holds (the trace's own bulk imports and exports included when they fell in a hold).",
+	}
+	return c, nil
+}
+
+func printCapacity(w io.Writer, c *report.Capacity) {
+	p := c.Plan
+	fmt.Fprintf(w, "\nrecorded peak %.1f req/s; prices %s (not current truth: see each entry's source and date)\n", p.PeakRate, p.PricesFile)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "platform\tλ req/s\tσ\tκ\tR²\tCPU ms/req\tCPU p95 cores\tpeak MB\t")
+	for _, name := range []string{platform.Heroku, platform.Target} {
+		pr := c.Profiles[name]
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.4f\t%.2f\t%.2f\t%.2f\t%.0f\t\n", name, pr.Fit.Lambda, pr.Fit.Sigma, pr.Fit.Kappa, pr.Fit.R2, pr.CPUPerRequest*1000, pr.CPUCoresP95, pr.PeakMemoryMB)
+	}
+	_ = tw.Flush() // the terminal's table
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "N×\treq/s\theroku\t$/month\tbinds\ttarget\t$/month\tbinds")
+	for _, r := range p.Rows {
+		h, hc := fmt.Sprintf("%d × %s", r.HerokuDynos, r.HerokuSize), usd(r.HerokuUSD)
+		if r.HerokuOutOfReach {
+			h, hc = "-", "out of reach"
+		}
+		t, tc := fmt.Sprintf("%d pods on %d × %s", r.TargetPods, r.TargetNodes, r.TargetType), usd(r.TargetUSD)
+		if r.TargetOutOfReach {
+			t, tc = "-", "out of reach"
+		}
+		fmt.Fprintf(tw, "%.0f×\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Multiple, r.DemandRPS, h, hc, r.HerokuBinds, t, tc, r.TargetBinds)
+	}
+	_ = tw.Flush() // the terminal's table
+	fmt.Fprintf(w, "\nat %s/month: heroku %.1f×, target %.1f×\n", usd(p.Budget), p.HerokuAtBudget, p.TargetAtBudget)
+	if f := p.CurrentFleet; f.Dynos > 0 {
+		fmt.Fprintf(w, "today's fleet %d × %s (%s/month) carries %.1f×\n", f.Dynos, f.Size, usd(f.MonthlyUSD), f.Carries)
+	}
+	fmt.Fprintf(w, "binds first on heroku: %s\nbinds first on target: %s\n", p.HerokuBinds, p.TargetBinds)
+}
+
+func usd(v float64) string { return fmt.Sprintf("$%.0f", v) }
+
+func scalingAssumption(linear bool) string {
+	if linear {
+		return "Replicas were sized linearly (λN, --scaling linear): each on a host of its own, the contention measured on the shared rehearsal machine left out; the fits are still reported."
+	}
+	return "Throughput beyond the replicas measured is the USL fit's projection; the replicas were measured on one shared rehearsal machine, so contention there is counted as the platform's (--scaling linear leaves it out)."
+}
+
+// readMeasurement reads the measurement of an earlier capacity.json (or
+// of the folder holding one).
+func readMeasurement(path string) (*harness.Capacity, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, report.CapacityFile)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &harness.InputError{Err: fmt.Errorf("--from: %w", err)}
+	}
+	var file struct {
+		Measurement *harness.Capacity `json:"measurement"`
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		return nil, &harness.InputError{Err: fmt.Errorf("--from: %s holds no measurement: %w", path, err)}
+	}
+	if file.Measurement == nil || len(file.Measurement.Fleets) == 0 {
+		return nil, &harness.InputError{Err: fmt.Errorf("--from: %s holds no measurement", path)}
+	}
+	return file.Measurement, nil
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Bad input to cutover capacity gets exit 2 and an error naming the file,
+// line and field, before any probe starts.
+func TestCapacityRejectsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	prices := filepath.Join(dir, "prices.yaml")
+	require.NoError(t, os.WriteFile(prices, []byte(`heroku:
+  - name: standard-1x
+    memory_mb: 512
+    cores: 0.167
+    monthly_usd: 25
+    source: https://example.invalid/heroku
+ec2:
+  - name: m5.large
+    vcpu: 2
+    memory_gib: 8
+    hourly_usd: 0.096
+    source: https://example.invalid/ec2
+    as_of: 2024-10-01
+`), 0o644))
+	scn := filepath.Join(dir, "demo.yaml")
+	require.NoError(t, os.WriteFile(scn, []byte(validScenario), 0o644))
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a price without its date", []string{"capacity", scn, "--prices", prices}, prices + ":2: heroku[0].as_of: every price needs the date"},
+		{"no prices file", []string{"capacity", scn, "--prices", filepath.Join(dir, "none.yaml")}, "read prices"},
+		{"negative headroom", []string{"capacity", scn, "--headroom", "-0.1"}, "--headroom: negative"},
+		{"no scenario", []string{"capacity", filepath.Join(dir, "none.yaml")}, "read scenario"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := execute(append(tc.args, "--out", filepath.Join(dir, "out")), &stdout, &stderr)
+			require.Equal(t, exitInput, code, stderr.String())
+			require.Contains(t, stderr.String(), tc.want)
+			_, err := os.Stat(filepath.Join(dir, "out", "probes"))
+			require.True(t, os.IsNotExist(err), "nothing started")
+		})
+	}
+}
+
+// --from prices an earlier measurement again without measuring: a dearer
+// price file gives a dearer answer.
+func TestCapacityFromEarlierMeasurement(t *testing.T) {
+	dir := t.TempDir()
+	m := `{"measurement": {"scenario": "demo", "peak_rate_rps": 100, "heroku_dynos": 2, "heroku_size": "standard-1x", "fleets": [
+	  {"platform": "heroku", "replicas": 1, "best": {"served_rps": 300, "cpu_s_per_request": 0.001, "cpu_cores_p95": 0.3, "peak_memory_mb": 30, "p95_ms": 20}, "probes": [{"peak_memory_mb": 30}]},
+	  {"platform": "heroku", "replicas": 2, "best": {"served_rps": 500, "cpu_s_per_request": 0.001, "cpu_cores_p95": 0.3, "peak_memory_mb": 30, "p95_ms": 20}, "probes": [{"peak_memory_mb": 30}]},
+	  {"platform": "aws", "replicas": 1, "best": {"served_rps": 300, "cpu_s_per_request": 0.001, "cpu_cores_p95": 0.3, "peak_memory_mb": 30, "p95_ms": 20}, "probes": [{"peak_memory_mb": 30}]},
+	  {"platform": "aws", "replicas": 2, "best": {"served_rps": 500, "cpu_s_per_request": 0.001, "cpu_cores_p95": 0.3, "peak_memory_mb": 30, "p95_ms": 20}, "probes": [{"peak_memory_mb": 30}]}]}}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "capacity.json"), []byte(m), 0o644))
+	shipped, err := os.ReadFile(filepath.Join("..", "..", "harness", "capacity", "prices.yaml"))
+	require.NoError(t, err)
+	dear := filepath.Join(dir, "dear.yaml")
+	require.NoError(t, os.WriteFile(dear, bytes.ReplaceAll(shipped, []byte("monthly_usd: 25\n"), []byte("monthly_usd: 40\n")), 0o644))
+
+	var out1, out2, errs bytes.Buffer
+	require.Equal(t, exitPass, execute([]string{"capacity", "--from", dir, "--out", filepath.Join(dir, "a")}, &out1, &errs), errs.String())
+	require.Equal(t, exitPass, execute([]string{"capacity", "--from", dir, "--out", filepath.Join(dir, "b"), "--prices", dear}, &out2, &errs), errs.String())
+	require.Contains(t, out1.String(), "today's fleet 2 × standard-1x ($50/month)")
+	require.Contains(t, out2.String(), "today's fleet 2 × standard-1x ($80/month)")
+	require.NotEqual(t, out1.String(), out2.String())
+	_, err = os.Stat(filepath.Join(dir, "a", "capacity.html"))
+	require.NoError(t, err)
+}

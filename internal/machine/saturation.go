@@ -1,0 +1,111 @@
+package machine
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Thresholds decide when the machine, not a platform, limited a window.
+// The defaults (DefaultThresholds) are:
+//
+//   - CPUBusy 0.85: the cores were busy at least 85% of the window. Well
+//     below that there was CPU to spare, so a slow answer came from the
+//     system under test (a lock, a pool, a fault), not from the machine:
+//     a target whose database round trips were slowed by 400 ms left the
+//     cores 43% busy while the replayer, every worker waiting, sent 13% of
+//     its requests late — the platform's doing. It was 0.90 until the 6x
+//     default rehearsal was measured on a 2-core machine at 86-89% busy
+//     with 4.6-5.6 runnable tasks per core and 13-22% of its requests sent
+//     late in its 50/50 stage: the load comes in bursts and the cores idle
+//     between them, so a window's mean understates how busy they were
+//     within the bursts, and there three dynos outcompeted two replicas
+//     for CPU and the target-against-Heroku gate measured the scheduler.
+//   - RunQueuePerCore 2: at least two runnable tasks per core on average —
+//     every core busy and as many tasks again waiting for one, so any
+//     process (a dyno, Postgres, the replayer) waited for CPU about as long
+//     as it ran.
+//   - LateShare 0.01 (and at least MinLate requests): at least 1% of the
+//     requests left the replayer more than its LateAfter (10 ms) after
+//     their intended time — the load generator itself could not keep up.
+//
+// A window is saturated when the CPU was busy and one of the other two
+// signs shows: the CPU alone may be busy doing the rehearsal's work at full
+// speed, and a late replayer on an idle machine is a replayer waiting for
+// slow answers with every worker taken.
+type Thresholds struct {
+	CPUBusy         float64
+	RunQueuePerCore float64
+	LateShare       float64
+	MinLate         int64
+}
+
+// DefaultThresholds are the thresholds described at Thresholds.
+var DefaultThresholds = Thresholds{CPUBusy: 0.85, RunQueuePerCore: 2, LateShare: 0.01, MinLate: 10}
+
+// Load is what the replayer saw in the window: how many requests it sent
+// and how many of them it sent late.
+type Load struct {
+	Requests int64
+	Late     int64
+}
+
+// Judgement is whether a window saturated the machine, with the figures
+// it was judged on and, when saturated, the reasons in words.
+type Judgement struct {
+	Saturated       bool     `json:"saturated"`
+	CPUBusy         float64  `json:"cpu_busy"`
+	RunQueuePerCore float64  `json:"run_queue_per_core"`
+	LateShare       float64  `json:"late_share"`
+	Reasons         []string `json:"reasons,omitempty"`
+}
+
+// String is the judgement in one line, for a verdict's reasons.
+func (j Judgement) String() string {
+	if !j.Saturated {
+		return fmt.Sprintf("machine not saturated (cpu %.0f%%, run queue %.1f per core, %.1f%% late)", 100*j.CPUBusy, j.RunQueuePerCore, 100*j.LateShare)
+	}
+	return "machine saturated: " + j.Why()
+}
+
+// Why is the reasons of a saturated judgement in one phrase ("" when not
+// saturated), for a gate's note or a verdict's reason.
+func (j Judgement) Why() string {
+	if !j.Saturated {
+		return ""
+	}
+	return strings.Join(j.Reasons, ", ")
+}
+
+// Judge decides whether the machine saturated during w, given the
+// replayer's load in the same span, by t (zero t: DefaultThresholds). A
+// window without samples or cores is not saturated: nothing shows it.
+func Judge(w Window, load Load, t Thresholds) Judgement {
+	if t == (Thresholds{}) {
+		t = DefaultThresholds
+	}
+	j := Judgement{CPUBusy: w.CPUBusy}
+	if w.Cores > 0 {
+		j.RunQueuePerCore = w.RunQueue / float64(w.Cores)
+	}
+	if load.Requests > 0 {
+		j.LateShare = float64(load.Late) / float64(load.Requests)
+	}
+	if w.Samples == 0 || w.Cores == 0 {
+		return j
+	}
+	busy := j.CPUBusy >= t.CPUBusy
+	queued := j.RunQueuePerCore >= t.RunQueuePerCore
+	late := j.LateShare >= t.LateShare && load.Late >= t.MinLate
+	if !busy || !(queued || late) {
+		return j
+	}
+	j.Saturated = true
+	j.Reasons = append(j.Reasons, fmt.Sprintf("cpu %.0f%% busy (≥ %.0f%%)", 100*j.CPUBusy, 100*t.CPUBusy))
+	if queued {
+		j.Reasons = append(j.Reasons, fmt.Sprintf("%.1f runnable tasks per core (≥ %.1f)", j.RunQueuePerCore, t.RunQueuePerCore))
+	}
+	if late {
+		j.Reasons = append(j.Reasons, fmt.Sprintf("%d of %d requests sent late (%.1f%% ≥ %.1f%%)", load.Late, load.Requests, 100*j.LateShare, 100*t.LateShare))
+	}
+	return j
+}
