@@ -279,6 +279,13 @@ type Breach struct {
 	Action Action `json:"action"`
 }
 
+// Same says whether two breaches are of one budget in one stage: the
+// same metric, endpoint, platform, reference platform and budget.
+func (b Breach) Same(o Breach) bool {
+	return b.Stage == o.Stage && b.Metric == o.Metric && b.Endpoint == o.Endpoint &&
+		b.Platform == o.Platform && b.Compare == o.Compare && b.Budget == o.Budget
+}
+
 // Fault is one injected disturbance and what it did.
 type Fault struct {
 	Name   string            `json:"name"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -181,12 +182,17 @@ func (r *rehearsal) hold(ctx context.Context, tr *traffic, index int, h *scenari
 	}
 	st.Gates = r.gate.evaluate(st.Started, st.Weights, saturated(st.Machine))
 	r.metrics.SetGate(st.Name, st.Gates)
-	if fs := failed(st.Gates); len(fs) > 0 && r.rollback == nil && !r.aborted {
+	switch fs := failed(st.Gates); {
+	case len(fs) > 0 && r.rollback == nil && !r.aborted:
 		r.onBreach(ctx, &st, fs, &breaches)
-		st.Breaches = breaches
-	} else if len(fs) == 0 && !r.rolled {
+	case len(fs) > 0:
+		// Already acted on during this stage or an earlier one: the
+		// budgets that broke over the whole stage are still breaches.
+		noteBreaches(&breaches, st.Name, fs, time.Now(), report.ActionNone)
+	case !r.rolled:
 		r.good = r.weights
 	}
+	st.Breaches = breaches
 	r.stages = append(r.stages, st)
 	r.event("%s: %d requests at %.0f/s, errors %.2f%%, p99 %s", h.Name, res.Requests, res.AchievedRate, 100*res.ErrorRate, res.Latency.P99.Round(time.Millisecond))
 	if faultErr != nil {
@@ -226,13 +232,13 @@ func (r *rehearsal) watch(ctx context.Context, stopHold context.CancelFunc, st *
 				continue
 			}
 			mu.Lock()
-			first := r.rollback == nil && !r.aborted
-			mu.Unlock()
-			if !first {
-				continue
+			if r.rollback == nil && !r.aborted {
+				r.onBreach(ctx, st, fs, breaches)
+			} else {
+				// Acted on already: a budget that breaks later in the
+				// stage is recorded, not acted on twice.
+				noteBreaches(breaches, st.Name, fs, now, report.ActionNone)
 			}
-			mu.Lock()
-			r.onBreach(ctx, st, fs, breaches)
 			mu.Unlock()
 			if r.aborted {
 				stopHold()
@@ -262,10 +268,21 @@ func (r *rehearsal) onBreach(ctx context.Context, st *report.Stage, fs []report.
 		r.aborted = true
 		did = report.ActionAbort
 	}
-	for _, g := range fs {
-		*breaches = append(*breaches, report.Breach{Stage: st.Name, Metric: g.Metric, Endpoint: g.Endpoint, Platform: g.Platform, Compare: g.Compare, Budget: g.Budget, Observed: g.Observed, At: now, Action: did})
-	}
+	noteBreaches(breaches, st.Name, fs, now, did)
 	r.event("gate broke in %s: %s → %s", st.Name, fs[0].Describe(), did)
+}
+
+// noteBreaches adds each broken budget to a stage's breaches the first
+// time it breaks in that stage: a budget that keeps breaking window after
+// window, or again over the whole stage, is one breach, seen when it first
+// broke.
+func noteBreaches(breaches *[]report.Breach, stage string, fs []report.Gate, now time.Time, did report.Action) {
+	for _, g := range fs {
+		b := report.Breach{Stage: stage, Metric: g.Metric, Endpoint: g.Endpoint, Platform: g.Platform, Compare: g.Compare, Budget: g.Budget, Observed: g.Observed, At: now, Action: did}
+		if !slices.ContainsFunc(*breaches, b.Same) {
+			*breaches = append(*breaches, b)
+		}
+	}
 }
 
 // analysis is a promotion decision on the last stage, as an analysis run

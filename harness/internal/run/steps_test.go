@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -43,4 +44,25 @@ func TestAnalysisTreatsInconclusiveAsBreach(t *testing.T) {
 	r.stages[0].Gates = r.stages[0].Gates[1:]
 	r.analysis(context.Background())
 	require.Empty(t, r.stages[0].Breaches)
+}
+
+// Every budget that broke in a stage is one of its breaches, once, from
+// the window it first broke in: a comparative budget that breaks only after
+// the absolute one was acted on, or only over the whole stage, is recorded
+// too (the summary once named only the first window's breaches, and the
+// verdict's reasons more than the summary held).
+func TestNoteBreachesKeepsEveryBudgetOnce(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	abs := report.Gate{Platform: "aws", Metric: report.MetricP50, Budget: 250, Observed: 297, Result: report.GateFail}
+	errs := report.Gate{Platform: "aws", Metric: report.MetricErrorRate, Budget: 0.01, Observed: 0.38, Result: report.GateFail}
+	cmp := report.Gate{Platform: "aws", Compare: "heroku", Metric: report.MetricP50, Budget: 1.5, Observed: 3.1, Result: report.GateFail}
+	var bs []report.Breach
+	noteBreaches(&bs, "aws-50", []report.Gate{abs, errs}, t0, report.ActionRollback)
+	noteBreaches(&bs, "aws-50", []report.Gate{abs, cmp}, t0.Add(5*time.Second), report.ActionNone)
+	noteBreaches(&bs, "aws-50", []report.Gate{abs, errs, cmp}, t0.Add(30*time.Second), report.ActionNone)
+	require.Len(t, bs, 3)
+	require.Equal(t, []report.Action{report.ActionRollback, report.ActionRollback, report.ActionNone}, []report.Action{bs[0].Action, bs[1].Action, bs[2].Action})
+	require.Equal(t, "heroku", bs[2].Compare)
+	require.Equal(t, t0.Add(5*time.Second), bs[2].At, "seen when it first broke")
+	require.Equal(t, 297.0, bs[0].Observed, "the figure of the window that first broke")
 }
