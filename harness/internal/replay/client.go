@@ -67,7 +67,7 @@ func (c *client) unsent(p *planned) {
 }
 
 // attempt is one sending of a planned request: the first (n = 0, on a
-// vegeta worker) or a client retry (n ≥ 1, on the stage's retrier).
+// goroutine of the pace loop) or a client retry (n ≥ 1, on the stage's retrier).
 type attempt struct {
 	p *planned
 	n int

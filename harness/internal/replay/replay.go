@@ -102,10 +102,11 @@ type Config struct {
 	AppID, AppToken string
 	// History receives invoke and completion entries; nil writes none.
 	History HistoryWriter
-	// MaxWorkers caps vegeta's workers (concurrent requests) and
-	// MaxConnections the connections per platform address. Uncapped, a
-	// high rate exhausts file descriptors; capped, requests that find no
-	// free worker are sent late and counted as late.
+	// MaxWorkers caps the workers (concurrent requests) and
+	// MaxConnections the connections, each per platform address: one
+	// platform's stalled answers never hold the workers of another's
+	// clients. Uncapped, a high rate exhausts file descriptors; capped,
+	// requests that find no free worker are sent late and counted as late.
 	MaxWorkers, MaxConnections int
 	// Timeout bounds one request, body included.
 	Timeout time.Duration
@@ -334,37 +335,25 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	return res, nil
 }
 
-// initialWorkers is how many workers a stage starts with; more are
-// started, up to Config.MaxWorkers, when a request falls due and none is
-// free (vegeta's attacker does the same).
-const initialWorkers = 64
-
 // pace sends the plan in order, each request at its intended time (an open
-// model: it never waits for earlier answers), on workers it starts as
-// needed, and returns once every first attempt has completed (or ctx
-// ended) with the number of requests of the plan, skipped ones included.
-// It resolves each request's address in plan order, so a client's resolver
-// cache and connections evolve the same way in every run; and it skips
-// rollbacks whose redeem is known not to have succeeded.
+// model: it never waits for earlier answers), and returns once every first
+// attempt has completed (or ctx ended) with the number of requests of the
+// plan, skipped ones included. It resolves each request's address in plan
+// order, so a client's resolver cache and connections evolve the same way
+// in every run; and it skips rollbacks whose redeem is known not to have
+// succeeded.
+//
+// Each request is sent from a goroutine of its own, at most
+// Config.MaxWorkers at a time to one platform address: a platform whose
+// answers stall holds only its own requests, never another's, and the
+// loop never waits for a free one. With one pool of workers for both
+// platforms, Heroku holding every request past its router window took
+// every worker, and the requests the weights sent to AWS waited for one —
+// sent late, their latency (measured from the intended time) was Heroku's
+// stall.
 func (r *Replayer) pace(ctx context.Context, plan *Plan, start time.Time, cl *client) int64 {
-	handoff := make(chan *planned)
 	var wg sync.WaitGroup
-	workers := 0
-	spawn := func() {
-		workers++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			for p := range handoff {
-				cl.first(wctx, p)
-			}
-		}()
-	}
-	for range min(initialWorkers, r.cfg.MaxWorkers) {
-		spawn()
-	}
+	slots := map[netip.Addr]chan struct{}{}
 	// The resolver works for the clients' DNS model: its CPU is accounted
 	// to it (see package machine).
 	dnsLabels := machine.Labels(ctx, machine.DNSModel)
@@ -398,22 +387,26 @@ send:
 				break send
 			}
 		}
-		select {
-		case handoff <- p:
-			continue
-		default:
+		// A request whose name did not resolve goes with the zero
+		// address's, and fails at once.
+		slot := slots[p.addr]
+		if slot == nil {
+			slot = make(chan struct{}, r.cfg.MaxWorkers)
+			slots[p.addr] = slot
 		}
-		if workers < r.cfg.MaxWorkers {
-			spawn()
-		}
-		select {
-		case handoff <- p:
-		case <-ctx.Done():
-			cl.unsent(p)
-			break send
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slot <- struct{}{}:
+			case <-ctx.Done():
+				cl.unsent(p)
+				return
+			}
+			defer func() { <-slot }()
+			cl.first(ctx, p)
+		}()
 	}
-	close(handoff)
 	wg.Wait()
 	return int64(len(plan.reqs))
 }

@@ -495,6 +495,43 @@ func TestPlatformsAndSplit(t *testing.T) {
 	}
 }
 
+// TestStalledPlatformHoldsOnlyItsOwnWorkers: Heroku holds every answer
+// for 400 ms and has taken every worker it may; the requests the weights
+// send to AWS meanwhile go out on time and are as fast as AWS answers.
+// With one pool of workers for both platforms, AWS's requests waited for
+// a worker held by Heroku and their latency was Heroku's stall.
+func TestStalledPlatformHoldsOnlyItsOwnWorkers(t *testing.T) {
+	heroku, aws := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
+	hs, as := newCouponServer(), newCouponServer()
+	hs.stall = func(int, *http.Request) time.Duration { return 400 * time.Millisecond }
+	port := servePair(t, heroku, aws, hs, as)
+	resolver := resolverFunc(func(_ context.Context, client string, _ time.Time) (netip.Addr, error) {
+		if strings.HasPrefix(client, "a") {
+			return aws, nil
+		}
+		return heroku, nil
+	})
+	var reqs []trace.Request
+	for i := 0; i < 40; i++ {
+		reqs = append(reqs, getReq(float64(i)*0.01, fmt.Sprintf("h%d", i)))
+		if i%4 == 3 {
+			reqs = append(reqs, getReq(float64(i)*0.01+0.005, fmt.Sprintf("a%d", i)))
+		}
+	}
+	hist := &memHistory{}
+	rp := newReplayer(t, Config{Port: port, Resolver: resolver, History: hist, MaxWorkers: 4, MaxConnections: 4,
+		Platforms: map[netip.Addr]string{heroku: "heroku", aws: "aws"}})
+	res, err := rp.Replay(context.Background(), Stage{Name: "stall", Trace: memTrace(t, reqs), Multiplier: 1})
+	require.NoError(t, err)
+	require.EqualValues(t, 50, res.Requests)
+	require.Greater(t, res.ByPlatform["heroku"].P50, time.Second, "Heroku's requests queued behind its 4 workers")
+	for _, op := range hist.completions() {
+		if op.Platform == "aws" {
+			require.Less(t, op.Latency, 100*time.Millisecond, "request %s to aws waited for Heroku's workers", op.ID)
+		}
+	}
+}
+
 type resolverFunc func(context.Context, string, time.Time) (netip.Addr, error)
 
 func (f resolverFunc) Address(ctx context.Context, c string, now time.Time) (netip.Addr, error) {

@@ -3,17 +3,18 @@ package replay
 import (
 	"container/heap"
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 )
 
 // retrier sends the client retries of one stage. An attempt whose outcome
-// is indeterminate schedules its retry here and returns, so the vegeta
-// worker that sent it is free for the next planned request at once: the
-// backoff never holds a worker. One goroutine keeps the scheduled retries
-// in a heap by due time and starts each when it is due, in a goroutine of
-// its own, at most `slots` at a time (a retry that finds none free is sent
-// late, its latency still measured from its due time).
+// is indeterminate schedules its retry here and returns, so the goroutine
+// that sent it ends at once: the backoff never holds a slot. One goroutine
+// keeps the scheduled retries in a heap by due time and starts each when
+// it is due, in a goroutine of its own, at most maxInFlight at a time to
+// one platform address (a retry that finds none free is sent late, its
+// latency still measured from its due time).
 type retrier struct {
 	send    func(*attempt) // makes the attempt (and may schedule the next)
 	abandon func(*attempt) // drops an attempt that will not be sent
@@ -22,13 +23,17 @@ type retrier struct {
 	queue  attemptQueue
 	closed bool
 	wake   chan struct{}
-	slots  chan struct{}
+	// slots bound the retries in flight to each platform address (a
+	// retry goes where its first attempt went), so one platform's stalled
+	// retries never delay another's; only run uses the map.
+	slots       map[netip.Addr]chan struct{}
+	maxInFlight int
 	// pending counts retries scheduled and not yet completed or abandoned.
 	pending sync.WaitGroup
 }
 
 func newRetrier(maxInFlight int, send, abandon func(*attempt)) *retrier {
-	return &retrier{send: send, abandon: abandon, wake: make(chan struct{}, 1), slots: make(chan struct{}, maxInFlight)}
+	return &retrier{send: send, abandon: abandon, wake: make(chan struct{}, 1), slots: map[netip.Addr]chan struct{}{}, maxInFlight: maxInFlight}
 }
 
 // schedule queues a retry for its intended time. After the retrier has
@@ -69,15 +74,20 @@ func (q *retrier) run(ctx context.Context) {
 		}
 		q.mu.Unlock()
 		if due != nil {
-			select {
-			case q.slots <- struct{}{}:
-			case <-ctx.Done():
-				q.drop(due)
-				continue
+			slot := q.slots[due.p.addr]
+			if slot == nil {
+				slot = make(chan struct{}, q.maxInFlight)
+				q.slots[due.p.addr] = slot
 			}
 			go func() {
+				select {
+				case slot <- struct{}{}:
+				case <-ctx.Done():
+					q.drop(due)
+					return
+				}
 				defer func() {
-					<-q.slots
+					<-slot
 					q.pending.Done()
 				}()
 				q.send(due)
