@@ -170,14 +170,17 @@ func TestNemesisTimeline(t *testing.T) {
 	n := chaos.NewNemesis(env, func(op history.Op) { mu.Lock(); ops = append(ops, op); mu.Unlock() })
 
 	spec := chaos.Spec{Name: "slow-db", Kind: "latency", Target: "aws->postgres", Params: map[string]string{"latency": "100ms"}}
-	n.Schedule(ctx, spec, mustNew(t, spec), "stage-1", 50*time.Millisecond, 300*time.Millisecond)
+	// Timed to heal by itself after 3 s: long enough for the ping below
+	// (a connection through the toxic takes several of its 100 ms round
+	// trips) to land while it is on, on a loaded machine too.
+	n.Schedule(ctx, spec, mustNew(t, spec), "stage-1", 50*time.Millisecond, 3*time.Second)
 	down := chaos.Spec{Name: "cut", Kind: "link-down", Target: "heroku->redis"}
 	n.Schedule(ctx, down, mustNew(t, down), "stage-1", 0, 0)
 
 	require.Eventually(t, func() bool { return len(n.Active()) == 2 }, 2*time.Second, 5*time.Millisecond)
 	aws, _ := e.For("aws")
 	require.GreaterOrEqual(t, pingTime(t, aws.PostgresURL), 100*time.Millisecond)
-	require.Eventually(t, func() bool { return len(n.Active()) == 1 }, 3*time.Second, 10*time.Millisecond, "timed heal")
+	require.Eventually(t, func() bool { return len(n.Active()) == 1 }, 10*time.Second, 10*time.Millisecond, "timed heal")
 	require.NoError(t, n.Heal(ctx, "cut"))
 	require.Empty(t, n.Active())
 	require.NoError(t, n.Stop(ctx))

@@ -57,6 +57,8 @@ type running struct {
 	fault  Fault
 	event  int
 	cancel context.CancelFunc // stops the pending start / timed heal
+	// on: Start returned without error (the fault is in place).
+	on     bool
 	healed bool
 }
 
@@ -151,6 +153,9 @@ func (n *Nemesis) start(ctx context.Context, r *running, stage string) {
 	err := r.fault.Start(ctx, n.env)
 	done := n.op(history.OK, id, r, "start", err)
 	done.Stage = stage
+	n.mu.Lock()
+	r.on = err == nil
+	n.mu.Unlock()
 	if err != nil {
 		done.Type = history.Info
 		n.mu.Lock()
@@ -213,13 +218,15 @@ func (n *Nemesis) heal(ctx context.Context, name string) error {
 	return nil
 }
 
-// Active names the faults started and not yet healed, sorted.
+// Active names the faults in place and not yet healed, sorted: a fault
+// whose Start has not returned yet (a Toxiproxy toxic on its way) is not
+// active, nor is one whose Start failed.
 func (n *Nemesis) Active() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []string
 	for name, r := range n.active {
-		if r.event >= 0 && !r.healed {
+		if r.on && !r.healed {
 			if _, ok := r.fault.(Healer); ok {
 				out = append(out, name)
 			}
