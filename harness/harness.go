@@ -156,6 +156,15 @@ func machineBound(s *report.Summary) string {
 	}
 	var why []string
 	for i, st := range s.Stages {
+		// Where only the replayer fell behind, comparisons of the platforms
+		// were judged all the same: one that broke is the platforms' doing.
+		if st.Machine != nil && st.Machine.Saturation.Comparable {
+			for _, b := range st.Breaches {
+				if b.Compare != "" {
+					return ""
+				}
+			}
+		}
 		wrong := len(st.Breaches) > 0
 		for _, g := range st.Gates {
 			unjudged := i == last && g.Result == report.GateInconclusive && (g.Platform == "" || st.Weights[g.Platform] > 0)

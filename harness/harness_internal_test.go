@@ -39,6 +39,13 @@ func TestMachineBound(t *testing.T) {
 			s.Stages[2].Gates = append(s.Stages[2].Gates, report.Gate{Platform: "aws", Metric: report.MetricP99, Result: report.GateInconclusive})
 		}, false},
 		{"a stage without machine figures", func(s *report.Summary) { s.Stages[1].Machine = nil }, false},
+		{"only the replayer behind, and the platforms' comparison broke: judged all the same", func(s *report.Summary) {
+			s.Stages[1].Machine = &report.StageMachine{Saturation: machine.Judgement{Saturated: true, Comparable: true, Reasons: []string{"the replayer itself reached 409 of 2759 requests late"}}}
+			s.Stages[1].Breaches = []report.Breach{{Metric: report.MetricP95, Platform: "aws", Compare: "heroku", Action: report.ActionRollback}}
+		}, false},
+		{"only the replayer behind, and an absolute limit broke: not judged", func(s *report.Summary) {
+			s.Stages[1].Machine = &report.StageMachine{Saturation: machine.Judgement{Saturated: true, Comparable: true, Reasons: []string{"the replayer itself reached 409 of 2759 requests late"}}}
+		}, true},
 		{"a broken invariant is the service's", func(s *report.Summary) { s.Invariants[0].Result = report.InvariantBroken }, false},
 		{"an undecided invariant", func(s *report.Summary) { s.Invariants[0].Result = report.InvariantUnknown }, false},
 		{"a scenario expected to fail", func(s *report.Summary) { s.ExpectedVerdict = report.Fail }, false},
@@ -55,7 +62,7 @@ func TestMachineBound(t *testing.T) {
 				require.Empty(t, why)
 				return
 			}
-			require.Equal(t, "half: cpu 97% busy (≥ 85%), 4012 of 15958 requests sent late (25.1% ≥ 1.0%)", why)
+			require.Equal(t, "half: "+s.Stages[1].Machine.Saturation.Why(), why)
 		})
 	}
 }

@@ -58,6 +58,7 @@ var checks = map[string]func(t *testing.T, out *harness.Outcome){
 				comparative = comparative || b.Compare == "heroku"
 			}
 		}
+		skipIfUnjudged(t, comparative, out, "aws-50")
 		require.True(t, comparative, "the comparative budget (target against Heroku) broke")
 	},
 	"flaky-heroku": func(t *testing.T, out *harness.Outcome) {
@@ -104,6 +105,23 @@ var checks = map[string]func(t *testing.T, out *harness.Outcome){
 		require.GreaterOrEqual(t, evidence(t, out, "cycle-web-1")["cycling"], 1.0)
 		require.GreaterOrEqual(t, evidence(t, out, "crash-web-2")["crashed"], 1.0)
 	},
+}
+
+// skipIfUnjudged skips a test whose latency breach did not show when the
+// rehearsal machine, not a platform, was the bottleneck in the stage it
+// was expected in: that stage's latency budgets were not judged (see
+// harness.Run), so the expectation could be neither met nor refuted.
+func skipIfUnjudged(t *testing.T, seen bool, out *harness.Outcome, stage string) {
+	t.Helper()
+	if seen {
+		return
+	}
+	for _, st := range out.Summary.Stages {
+		if st.Name == stage && st.Machine != nil && st.Machine.Saturation.Saturated {
+			t.Skipf("%s: the rehearsal machine, not a platform, was the bottleneck (%s): its latency budgets were not judged, so the expected latency breach could not show (results: %s)",
+				stage, st.Machine.Saturation.Why(), out.Dir)
+		}
+	}
 }
 
 // evidence returns the figures the named fault left.
@@ -351,6 +369,7 @@ func TestSlowTargetDatabaseBreaksTheComparativeGate(t *testing.T) {
 			}
 		}
 	}
+	skipIfUnjudged(t, len(comparative) > 0, out, "stage-3-aws-50")
 	require.NotEmpty(t, comparative, "the target-against-Heroku budget broke: %v", out.Summary.Reasons)
 	require.GreaterOrEqual(t, evidence(t, out, "slow-db")["added_latency_ms"], 300.0)
 }

@@ -152,6 +152,7 @@ func TestSummaryMatchesDocumentedFormat(t *testing.T) {
 		"sparse":      {Seed: 5, Noise: 5, Rate: 4},
 		"unchecked":   {Seed: 6, Noise: 6, Unchecked: true, FaultFailed: true},
 		"saturated":   {Seed: 7, Noise: 7, Saturated: 2},
+		"behind":      {Seed: 8, Noise: 8, Behind: 3},
 	}
 	for name, o := range runs {
 		dir := filepath.Join(t.TempDir(), name)

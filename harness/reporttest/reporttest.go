@@ -66,6 +66,10 @@ type Options struct {
 	// its latency gates are not judged. Every stage that ran has machine
 	// figures either way.
 	Saturated int
+	// Behind makes the replayer fall behind its own schedule in this
+	// stage (1-based), the cores under their threshold: its absolute
+	// latency limits are not judged, its comparisons are.
+	Behind int
 }
 
 // LatencyFault is extra latency on the target during one stage.
@@ -287,8 +291,9 @@ func Write(dir string, o Options) (*report.Summary, error) {
 				win.Add(sm)
 			}
 		}
-		st.Machine = stageMachine(st, i+1 == o.Saturated, int64(st.Requests))
-		st.Gates = verdict.Judge(Budgets(), verdict.Window{Groups: win, Weights: st.Weights, MinSamples: 50, Saturated: st.Machine.Saturation.Why()})
+		st.Machine = stageMachine(st, i+1 == o.Saturated, i+1 == o.Behind, int64(st.Requests))
+		st.Gates = verdict.Judge(Budgets(), verdict.Window{Groups: win, Weights: st.Weights, MinSamples: 50,
+			Saturated: st.Machine.Saturation.Why(), Comparable: st.Machine.Saturation.Comparable})
 		for _, g := range st.Gates {
 			if g.Result == report.GateFail {
 				action := report.ActionNone
@@ -588,8 +593,9 @@ func scenarioYAML(o Options) string {
 
 // stageMachine is what a 2-core machine did during st: a lightly loaded
 // machine, or a saturated one (every core busy, tasks queued and the load
-// generator late), judged by machine.Judge as a real run's stage is.
-func stageMachine(st *report.Stage, saturated bool, requests int64) *report.StageMachine {
+// generator late), or one whose load generator fell behind its own
+// schedule, judged by machine.Judge as a real run's stage is.
+func stageMachine(st *report.Stage, saturated, behind bool, requests int64) *report.StageMachine {
 	w := machine.Window{From: st.Started, To: st.Finished, Samples: int(st.Finished.Sub(st.Started) / time.Second), Cores: 2,
 		CPUBusy: 0.42, CPUBusyMax: 0.55, CPUUser: 0.31, CPUSystem: 0.11, RunQueue: 1.1, RunQueueMax: 4, Load1Max: 1.3, MemAvailableMin: 20 << 30,
 		Components: []machine.ComponentUsage{
@@ -602,6 +608,9 @@ func stageMachine(st *report.Stage, saturated bool, requests int64) *report.Stag
 	if saturated {
 		w.CPUBusy, w.CPUBusyMax, w.CPUUser, w.CPUSystem, w.RunQueue, w.RunQueueMax, w.Load1Max = 0.98, 1, 0.7, 0.28, 7.5, 14, 9.8
 		load.Late = requests / 5
+	}
+	if behind {
+		load.Late, load.Behind = requests/10, requests/10
 	}
 	return &report.StageMachine{Window: w, Saturation: machine.Judge(w, load, machine.DefaultThresholds)}
 }

@@ -218,11 +218,12 @@ func TestAggregate(t *testing.T) {
 func TestJudge(t *testing.T) {
 	w := func(busy, runq float64) Window { return Window{Samples: 10, Cores: 2, CPUBusy: busy, RunQueue: runq} }
 	tests := []struct {
-		name    string
-		w       Window
-		load    Load
-		want    bool
-		reasons []string
+		name       string
+		w          Window
+		load       Load
+		want       bool
+		reasons    []string
+		comparable bool
 	}{
 		{name: "idle machine", w: w(0.3, 0.5), load: Load{Requests: 1000}, want: false},
 		{name: "busy cpu, short queue, on time: working at full speed", w: w(0.97, 2.5), load: Load{Requests: 1000, Late: 2}, want: false},
@@ -238,17 +239,24 @@ func TestJudge(t *testing.T) {
 		{name: "a long queue without a busy cpu (tasks in D state)", w: w(0.5, 10), load: Load{Requests: 1000}, want: false},
 		{name: "a few late of few requests are noise", w: w(0.95, 1), load: Load{Requests: 100, Late: 5}, want: false},
 		{name: "no samples", w: Window{Cores: 2}, load: Load{Requests: 100, Late: 100}, want: false},
+		{name: "the replayer behind its own schedule, whatever the mean cpu (h12-retry-trap's flush, measured)", w: w(0.72, 9), load: Load{Requests: 9429, Late: 3621, Behind: 2904}, want: true,
+			reasons: []string{"the replayer itself reached 2904 of 9429 requests late"}, comparable: true},
+		{name: "busy, queued and behind", w: w(0.95, 14.6), load: Load{Requests: 4201, Late: 2818, Behind: 2818}, want: true,
+			reasons: []string{"cpu 95% busy", "7.3 runnable tasks per core", "2818 of 4201 requests sent late", "the replayer itself reached 2818 of 4201 requests late"}},
+		{name: "late for the platform's slots, on time itself", w: w(0.4, 0.5), load: Load{Requests: 1000, Late: 400, Behind: 3}, want: false},
+		{name: "a few behind of few requests are noise", w: w(0.3, 1), load: Load{Requests: 100, Behind: 5}, want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			j := Judge(tt.w, tt.load, Thresholds{})
 			require.Equal(t, tt.want, j.Saturated, j.String())
+			require.Equal(t, tt.comparable, j.Comparable, "only the replayer's delay leaves the platforms comparable")
 			require.Len(t, j.Reasons, len(tt.reasons))
 			for i, r := range tt.reasons {
 				require.True(t, strings.HasPrefix(j.Reasons[i], r), "reason %q, want %q...", j.Reasons[i], r)
 			}
 			if j.Saturated {
-				require.True(t, strings.HasPrefix(j.String(), "machine saturated: cpu"))
+				require.True(t, strings.HasPrefix(j.String(), "machine saturated: "+tt.reasons[0]))
 			}
 		})
 	}

@@ -190,9 +190,9 @@ type Replayer struct {
 	seq       uint64 // requests planned so far in the run, for request ids
 	retrySeq  uint64 // retries sent so far in the run
 	runHash   uint64 // of the run prefix, for request ids
-	// sent and late count the run's attempts so far and those sent late,
-	// for Counters.
-	sent, late atomic.Int64
+	// sent, late and behind count the run's attempts so far, those sent
+	// late and the planned requests reached late, for Counters.
+	sent, late, behind atomic.Int64
 }
 
 // New checks cfg and makes a Replayer; Close it at the end of the run.
@@ -242,9 +242,16 @@ func New(cfg Config) (*Replayer, error) {
 func (r *Replayer) Close() { r.transport.CloseIdleConnections() }
 
 // Counters returns how many requests the run has sent so far (retries
-// included) and how many of them were sent late: a machine that cannot keep
-// up shows in the second climbing. Safe to call while a stage runs.
-func (r *Replayer) Counters() (sent, late int64) { return r.sent.Load(), r.late.Load() }
+// included), how many of them were sent late (for any reason), and how
+// many planned requests the replayer itself reached late (Result.Behind):
+// a machine that cannot keep up shows in the third climbing. Safe to call
+// while a stage runs.
+func (r *Replayer) Counters() Counters {
+	return Counters{Sent: r.sent.Load(), Late: r.late.Load(), Behind: r.behind.Load()}
+}
+
+// Counters are the run's totals so far: see Replayer.Counters.
+type Counters struct{ Sent, Late, Behind int64 }
 
 func (s *Stage) check() error {
 	switch {
@@ -301,7 +308,7 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	if start.IsZero() {
 		start = time.Now()
 	}
-	rec := newRecorder(st, r.cfg, start, &r.sent, &r.late)
+	rec := newRecorder(st, r.cfg, start, &r.sent, &r.late, &r.behind)
 	cl := newClient(ctx, r.cfg, st.Name, r.transport, r.redeems, rec, &r.retrySeq)
 	retryDone := make(chan struct{})
 	if r.cfg.Retries > 0 {
@@ -397,6 +404,9 @@ send:
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Behind before any wait for the platform: the pace loop
+			// and the scheduler, i.e. the machine.
+			cl.rec.reached(time.Since(p.intended))
 			select {
 			case slot <- struct{}{}:
 			case <-ctx.Done():

@@ -123,9 +123,11 @@ func TestPacingAt6x(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 600, res.Requests)
 	require.EqualValues(t, 600, res.OK)
-	sent, late := rp.Counters()
-	require.Equal(t, res.Requests, sent, "the run's counters")
-	require.Equal(t, res.Late, late)
+	c := rp.Counters()
+	require.Equal(t, res.Requests, c.Sent, "the run's counters")
+	require.Equal(t, res.Late, c.Late)
+	require.Equal(t, res.Behind, c.Behind)
+	require.LessOrEqual(t, res.Behind, res.Late, "reached late, so sent late")
 	// Sent on time: the median request leaves within a few ms of its plan
 	// (Late, the share more than 10 ms behind, depends on the machine's load).
 	var behind []time.Duration
@@ -525,6 +527,8 @@ func TestStalledPlatformHoldsOnlyItsOwnWorkers(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 50, res.Requests)
 	require.Greater(t, res.ByPlatform["heroku"].P50, time.Second, "Heroku's requests queued behind its 4 workers")
+	require.Greater(t, res.Late, int64(20), "Heroku's queued requests were sent late")
+	require.Less(t, res.Behind, int64(5), "but the replayer kept its own time: the platform held them, not the machine")
 	for _, op := range hist.completions() {
 		if op.Platform == "aws" {
 			require.Less(t, op.Latency, 100*time.Millisecond, "request %s to aws waited for Heroku's workers", op.ID)

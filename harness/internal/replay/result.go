@@ -35,6 +35,12 @@ type Result struct {
 	// intended time (no free worker), like k6's dropped iterations — but
 	// sent all the same, with their latency measured from the intended time.
 	Late int64 `json:"late"`
+	// Behind counts the planned requests the replayer itself reached more
+	// than Config.LateAfter after their intended time, before waiting for
+	// any platform: the load generator could not keep time (it was not
+	// given the CPU). Late includes these and the requests that waited
+	// for a platform's slots, its own backpressure.
+	Behind int64 `json:"behind"`
 	// AchievedRate is requests per second over the span of actual sends.
 	AchievedRate float64 `json:"achieved_rate"`
 	// OK: 2xx. Rejected: 4xx refusals (a voucher ran out, ...), expected
@@ -136,9 +142,10 @@ type recorder struct {
 	lateAfter time.Duration
 
 	late    atomic.Int64
+	behind  atomic.Int64
 	skipped atomic.Int64
-	// runSent and runLate are the run's counters (Replayer.Counters).
-	runSent, runLate *atomic.Int64
+	// run* are the run's counters (Replayer.Counters).
+	runSent, runLate, runBehind *atomic.Int64
 
 	mu                   sync.Mutex
 	hist                 HistoryWriter
@@ -155,10 +162,10 @@ type recorder struct {
 	firstSend, lastSend  time.Time
 }
 
-func newRecorder(st Stage, cfg Config, start time.Time, runSent, runLate *atomic.Int64) *recorder {
+func newRecorder(st Stage, cfg Config, start time.Time, runSent, runLate, runBehind *atomic.Int64) *recorder {
 	rec := &recorder{
 		stage: st.Name, start: start, lateAfter: cfg.LateAfter, hist: cfg.History,
-		runSent: runSent, runLate: runLate,
+		runSent: runSent, runLate: runLate, runBehind: runBehind,
 		byPlatform: map[string]*stats.Histogram{}, byOp: map[string]*stats.Histogram{},
 		codes: map[int]int64{}, keys: map[string]int64{}, platform: map[string]int64{},
 	}
@@ -214,10 +221,20 @@ func (r *recorder) write(op *history.Op) {
 
 func (r *recorder) skip() { r.skipped.Add(1) }
 
+// scheduled counts an attempt sent behind its intended time.
 func (r *recorder) scheduled(behind time.Duration) {
 	if behind > r.lateAfter {
 		r.late.Add(1)
 		r.runLate.Add(1)
+	}
+}
+
+// reached counts a planned request the replayer reached behind its
+// intended time, before it waited for its platform (Result.Behind).
+func (r *recorder) reached(behind time.Duration) {
+	if behind > r.lateAfter {
+		r.behind.Add(1)
+		r.runBehind.Add(1)
 	}
 }
 
@@ -273,7 +290,7 @@ func histOf(m map[string]*stats.Histogram, key string) *stats.Histogram {
 func (r *recorder) result(wall time.Duration) Result {
 	res := Result{
 		Stage: r.stage, Start: r.start, Duration: wall,
-		Requests: r.requests, Retries: r.retries, Skipped: r.skipped.Load(), Late: r.late.Load(),
+		Requests: r.requests, Retries: r.retries, Skipped: r.skipped.Load(), Late: r.late.Load(), Behind: r.behind.Load(),
 		OK: r.ok, Rejected: r.rejected, Errors: r.errors,
 		Latency: summarize(&r.all), ByPlatform: map[string]Latency{}, ByOp: map[string]Latency{},
 		Codes: make(map[string]int64, len(r.codes)), ErrorKeys: r.keys, PlatformRequests: r.platform, ObservedSplit: map[string]float64{},

@@ -9,6 +9,7 @@ import (
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/harness/scenario"
 	"github.com/cutover/cutover/harness/stats"
+	"github.com/cutover/cutover/internal/machine"
 )
 
 // slotWidth is the time resolution of the gate's windows: completions are
@@ -82,11 +83,13 @@ func (g *gate) window(since time.Time) verdict.Groups {
 }
 
 // evaluate judges every budget over the completions at or after since
-// (to the slot), with weights (percent by platform) in force; saturated,
-// when set, says why the machine was the bottleneck meanwhile (latency is
-// then not judged).
-func (g *gate) evaluate(since time.Time, weights map[string]int, saturated string) []report.Gate {
-	return verdict.Judge(g.budgets, verdict.Window{Groups: g.window(since), Weights: weights, MinSamples: g.minSamples, Saturated: saturated})
+// (to the slot), with weights (percent by platform) in force; m is the
+// machine's judgement meanwhile (when saturated, latency is not judged —
+// but for comparisons of the platforms when only the replayer fell
+// behind).
+func (g *gate) evaluate(since time.Time, weights map[string]int, m machine.Judgement) []report.Gate {
+	return verdict.Judge(g.budgets, verdict.Window{Groups: g.window(since), Weights: weights, MinSamples: g.minSamples,
+		Saturated: m.Why(), Comparable: m.Comparable})
 }
 
 // recent returns the rate and p99 of the completions of the last window,

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cutover/cutover/harness/internal/replay"
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/internal/machine"
@@ -25,8 +26,8 @@ type processLister interface {
 // fail on latency.
 type machineWatch struct {
 	s *machine.Sampler
-	// counters are the replayer's sent and late counts so far.
-	counters func() (sent, late int64)
+	// counters are the replayer's counts so far.
+	counters func() replay.Counters
 
 	mu    sync.Mutex
 	marks []counterMark // in time order
@@ -35,10 +36,10 @@ type machineWatch struct {
 // counterMark is the replayer's counters at one time, so a window's late
 // share is the difference between two marks.
 type counterMark struct {
-	at         time.Time
-	sent, late int64
-	cpu        machine.CPUCounters
-	cpuOK      bool
+	at                 time.Time
+	sent, late, behind int64
+	cpu                machine.CPUCounters
+	cpuOK              bool
 }
 
 // startMachine starts the run's machine sampler, or takes the caller's
@@ -96,7 +97,8 @@ func (r *rehearsal) followReplicas() {
 func (m *machineWatch) mark(now time.Time) counterMark {
 	cm := counterMark{at: now}
 	if m.counters != nil {
-		cm.sent, cm.late = m.counters()
+		c := m.counters()
+		cm.sent, cm.late, cm.behind = c.Sent, c.Late, c.Behind
 	}
 	if c, err := m.s.ReadCPU(); err == nil {
 		cm.cpu, cm.cpuOK = c, true
@@ -120,7 +122,7 @@ func (m *machineWatch) since(since, now time.Time) (machine.Load, float64, bool)
 		}
 		base = x
 	}
-	load := machine.Load{Requests: cur.sent - base.sent, Late: cur.late - base.late}
+	load := machine.Load{Requests: cur.sent - base.sent, Late: cur.late - base.late, Behind: cur.behind - base.behind}
 	if !cur.cpuOK || !base.cpuOK || !cur.at.After(base.at) {
 		return load, 0, false
 	}
@@ -146,28 +148,29 @@ func (m *machineWatch) judge(from, to time.Time, load *machine.Load) *report.Sta
 	return &report.StageMachine{Window: w, Saturation: machine.Judge(w, *load, machine.DefaultThresholds)}
 }
 
-// saturation judges the window [since, now) of a running stage; "" when
-// the machine was not the bottleneck (or is not sampled).
-func (m *machineWatch) saturation(since, now time.Time) string {
+// saturation judges the window [since, now) of a running stage (the zero
+// judgement when the machine is not sampled).
+func (m *machineWatch) saturation(since, now time.Time) machine.Judgement {
 	if m == nil {
-		return ""
+		return machine.Judgement{}
 	}
-	return m.judge(since, now, nil).Saturation.Why()
+	return m.judge(since, now, nil).Saturation
 }
 
 // stage is the machine's share of a finished stage, judged with the
 // replayer's figures for the stage; nil when the machine is not sampled.
-func (m *machineWatch) stage(from, to time.Time, requests, late int64) *report.StageMachine {
+func (m *machineWatch) stage(from, to time.Time, res replay.Result) *report.StageMachine {
 	if m == nil {
 		return nil
 	}
-	return m.judge(from, to, &machine.Load{Requests: requests, Late: late})
+	return m.judge(from, to, &machine.Load{Requests: res.Requests, Late: res.Late, Behind: res.Behind})
 }
 
-// saturated is the reason a stage's latency was not judged, or "".
-func saturated(sm *report.StageMachine) string {
+// saturated is the machine's judgement of a finished stage (the zero
+// judgement when it is not sampled).
+func saturated(sm *report.StageMachine) machine.Judgement {
 	if sm == nil {
-		return ""
+		return machine.Judgement{}
 	}
-	return sm.Saturation.Why()
+	return sm.Saturation
 }

@@ -176,8 +176,8 @@ func (r *rehearsal) hold(ctx context.Context, tr *traffic, index int, h *scenari
 	}
 	// The gate over the whole stage, on a machine that was, or was not,
 	// the bottleneck.
-	st.Machine = r.machine.stage(st.Started, st.Finished, res.Requests, res.Late)
-	if why := saturated(st.Machine); why != "" {
+	st.Machine = r.machine.stage(st.Started, st.Finished, res)
+	if why := saturated(st.Machine).Why(); why != "" {
 		r.event("%s: the rehearsal machine was the bottleneck (%s): latency not judged", h.Name, why)
 	}
 	st.Gates = r.gate.evaluate(st.Started, st.Weights, saturated(st.Machine))

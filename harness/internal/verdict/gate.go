@@ -106,6 +106,10 @@ type Window struct {
 	// during the window: latency limits are then inconclusive (they would
 	// measure the machine, not a platform); error budgets still judge.
 	Saturated string
+	// Comparable: the machine's delay was the replayer's own, common to
+	// every request of the window (machine.Judgement.Comparable), so
+	// comparative budgets still judge; absolute latency limits do not.
+	Comparable bool
 }
 
 // saturatedNote starts the note of a latency gate left unjudged because
@@ -278,7 +282,7 @@ func judgeComparative(b scenario.Budget, w Window) []report.Gate {
 			g.Result = report.GateSkipped
 			g.Note = fmt.Sprintf("no %s traffic to judge at weight 0", platform)
 		case tooFew(&g, n, w, platform), tooFew(&g, nr, w, b.Compare):
-		case w.Saturated != "":
+		case w.Saturated != "" && !w.Comparable:
 			g.Result = report.GateInconclusive
 			g.Note = saturatedNote + w.Saturated
 		default:

@@ -109,6 +109,13 @@ func TestJudge(t *testing.T) {
 		w:       Window{MinSamples: 50, Saturated: "cpu 99% busy", Weights: map[string]int{"heroku": 50, "aws": 50}, Groups: join(spread("heroku", 300, 40*time.Millisecond, 1), spread("aws", 300, 440*time.Millisecond, 2))},
 		want:    map[string]report.GateResult{"aws/redeem/p95_ms": report.GateInconclusive},
 	}, {
+		name: "only the replayer fell behind: the delay is every request's, so the comparison judges and an absolute limit does not",
+		budgets: []scenario.Budget{{Compare: "heroku", Endpoint: "redeem", P95: ratio(1.25), MinDelta: scenario.Duration(20 * time.Millisecond)},
+			{Platform: "aws", P50: absMS(250)}},
+		w: Window{MinSamples: 50, Saturated: "the replayer itself reached 409 of 2759 requests late", Comparable: true,
+			Weights: map[string]int{"heroku": 50, "aws": 50}, Groups: join(spread("heroku", 300, 40*time.Millisecond, 1), spread("aws", 300, 440*time.Millisecond, 2))},
+		want: map[string]report.GateResult{"aws/redeem/p95_ms": report.GateFail, "aws//p50_ms": report.GateInconclusive},
+	}, {
 		name:    "comparative: a difference below min_delta is not a breach",
 		budgets: []scenario.Budget{{Compare: "heroku", Endpoint: "redeem", P95: ratio(1.25), MinDelta: scenario.Duration(20 * time.Millisecond)}},
 		w:       Window{MinSamples: 50, Weights: map[string]int{"heroku": 50, "aws": 50}, Groups: join(spread("heroku", 300, 2*time.Millisecond, 5), spread("aws", 300, 6*time.Millisecond, 6))},
