@@ -238,3 +238,51 @@ func TestHerokuFaultsReachTheRouter(t *testing.T) {
 	// Dyno faults need a running dyno: none here, so they say so.
 	require.ErrorContains(t, mustNew(t, chaos.Spec{Kind: "dyno-crash"}).Start(ctx, env), "no running replica")
 }
+
+// slowStart is a one-shot fault whose Start takes a while (a dyno cycle
+// waiting for the new process) and fails if its context ends first.
+type slowStart struct {
+	started chan struct{}
+	took    time.Duration
+}
+
+func (f *slowStart) Start(ctx context.Context, _ *chaos.Env) error {
+	close(f.started)
+	select {
+	case <-time.After(f.took):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// A run that ends while a fault is still being put in place lets it
+// finish: the dyno cycle that was still restarting when a docker-driver
+// smoke run ended failed with "context canceled", the harness's doing.
+// An interrupted run (ctx ended) still cancels it.
+func TestStopLetsAStartUnderWayFinish(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		interrupt bool
+		wantErr   string
+	}{
+		{name: "the run ends", wantErr: ""},
+		{name: "the run is interrupted", interrupt: true, wantErr: "context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			n := chaos.NewNemesis(&chaos.Env{}, func(history.Op) {})
+			f := &slowStart{started: make(chan struct{}), took: 300 * time.Millisecond}
+			n.Schedule(ctx, chaos.Spec{Name: "cycle", Kind: "dyno-cycle"}, f, "stage-2", 0, 0)
+			<-f.started
+			if tc.interrupt {
+				cancel()
+			}
+			require.NoError(t, n.Stop(context.Background()))
+			evs := n.Events()
+			require.Len(t, evs, 1)
+			require.Equal(t, tc.wantErr, evs[0].Error)
+		})
+	}
+}

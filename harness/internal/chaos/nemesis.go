@@ -85,8 +85,13 @@ func (e *StartError) Unwrap() error { return e.Err }
 
 // Schedule starts fault f after a delay, in the background, and heals it
 // after dur when dur > 0 and it can be healed. stage labels the entries.
-func (n *Nemesis) Schedule(ctx context.Context, spec Spec, f Fault, stage string, after, dur time.Duration) {
-	ctx, cancel := context.WithCancel(ctx)
+//
+// Stop and Heal cancel a start still pending and a timed heal, but not a
+// Start under way: a dyno cycle still restarting when the run ends is
+// let finish (Stop waits for it), or the fault would fail for the
+// harness's own ending; only ctx ending (an interrupted run) cancels it.
+func (n *Nemesis) Schedule(parent context.Context, spec Spec, f Fault, stage string, after, dur time.Duration) {
+	ctx, cancel := context.WithCancel(parent)
 	r := &running{spec: spec, fault: f, cancel: cancel, event: -1}
 	n.mu.Lock()
 	n.active[spec.Name] = r
@@ -97,7 +102,7 @@ func (n *Nemesis) Schedule(ctx context.Context, spec Spec, f Fault, stage string
 		if !sleep(ctx, after) {
 			return
 		}
-		n.start(ctx, r, stage)
+		n.start(parent, r, stage)
 		if _, ok := f.(Healer); !ok || dur <= 0 {
 			return
 		}
