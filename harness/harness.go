@@ -116,7 +116,7 @@ func Run(t testing.TB, path string, opts ...Option) *Outcome {
 	out, err := run.Run(context.Background(), path, o)
 	require.NoError(t, err, "scenario %s did not complete", path)
 	if !out.AsExpected() {
-		if why := machineBound(out.Summary); why != "" {
+		if why := MachineBound(out.Summary); why != "" {
 			t.Skipf("scenario %s was not as expected (%s), but the rehearsal machine, not a platform, was the bottleneck wherever it went wrong — %s: this machine cannot judge the scenario at ×%g (results: %s)",
 				path, strings.Join(out.Unexpected, "; "), why, out.Summary.Multiplier, out.Dir)
 		}
@@ -131,7 +131,7 @@ func Run(t testing.TB, path string, opts ...Option) *Outcome {
 // machine's doing: every stage where a gate failed, broke or could not be
 // judged was saturated, and nothing else went wrong (invariants, faults,
 // an unfinished run). "" otherwise.
-func machineBound(s *report.Summary) string {
+func MachineBound(s *report.Summary) string {
 	if s.ExpectedVerdict != report.Pass || s.Incomplete {
 		return ""
 	}

@@ -57,7 +57,7 @@ func TestMachineBound(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base()
 			tc.change(s)
-			why := machineBound(s)
+			why := MachineBound(s)
 			if !tc.skip {
 				require.Empty(t, why)
 				return

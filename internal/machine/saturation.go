@@ -28,7 +28,7 @@ import (
 //     requests left the replayer more than its LateAfter (10 ms) after
 //     their intended time — the load generator itself could not keep up.
 //   - BehindShare 0.01 (and at least MinLate requests): at least 1% of the
-//     planned requests were reached by the replayer more than 10 ms after
+//     planned requests were reached by the replayer more than 50 ms after
 //     their intended time, before any wait for a platform — the
 //     replayer's own goroutines were not given the CPU on time. The
 //     harness process hosts Heroku's router and the target's load

@@ -36,7 +36,7 @@ type Result struct {
 	// sent all the same, with their latency measured from the intended time.
 	Late int64 `json:"late"`
 	// Behind counts the planned requests the replayer itself reached more
-	// than Config.LateAfter after their intended time, before waiting for
+	// than Config.BehindAfter after their intended time, before waiting for
 	// any platform: the load generator could not keep time (it was not
 	// given the CPU). Late includes these and the requests that waited
 	// for a platform's slots, its own backpressure.
@@ -137,9 +137,9 @@ func summarize(h *stats.Histogram) Latency {
 // written before its completion, a retry's invoke after the completion
 // that caused it.
 type recorder struct {
-	stage     string
-	start     time.Time
-	lateAfter time.Duration
+	stage                  string
+	start                  time.Time
+	lateAfter, behindAfter time.Duration
 
 	late    atomic.Int64
 	behind  atomic.Int64
@@ -164,7 +164,7 @@ type recorder struct {
 
 func newRecorder(st Stage, cfg Config, start time.Time, runSent, runLate, runBehind *atomic.Int64) *recorder {
 	rec := &recorder{
-		stage: st.Name, start: start, lateAfter: cfg.LateAfter, hist: cfg.History,
+		stage: st.Name, start: start, lateAfter: cfg.LateAfter, behindAfter: cfg.BehindAfter, hist: cfg.History,
 		runSent: runSent, runLate: runLate, runBehind: runBehind,
 		byPlatform: map[string]*stats.Histogram{}, byOp: map[string]*stats.Histogram{},
 		codes: map[int]int64{}, keys: map[string]int64{}, platform: map[string]int64{},
@@ -232,7 +232,7 @@ func (r *recorder) scheduled(behind time.Duration) {
 // reached counts a planned request the replayer reached behind its
 // intended time, before it waited for its platform (Result.Behind).
 func (r *recorder) reached(behind time.Duration) {
-	if behind > r.lateAfter {
+	if behind > r.behindAfter {
 		r.behind.Add(1)
 		r.runBehind.Add(1)
 	}
