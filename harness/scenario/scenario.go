@@ -299,8 +299,12 @@ type Expect struct {
 	FailingInvariants []string `yaml:"failing_invariants" json:"failing_invariants,omitempty"`
 	MayAlsoFail       []string `yaml:"may_also_fail" json:"may_also_fail,omitempty"`
 	// Breaches are the gates that must break; every breach of the run must
-	// match one of them (an empty field matches anything).
-	Breaches []ExpectedBreach `yaml:"breaches" json:"breaches,omitempty"`
+	// match one of them (an empty field matches anything) — or one of
+	// MayAlsoBreak: gates a fault breaks only on some runs, as a
+	// consequence (the source platform, sharing the database, slowed by
+	// the target's slowed transactions).
+	Breaches     []ExpectedBreach `yaml:"breaches" json:"breaches,omitempty"`
+	MayAlsoBreak []ExpectedBreach `yaml:"may_also_break" json:"may_also_break,omitempty"`
 	// ObservedFaults name faults whose effect must be observed (every fault
 	// whose effect is required must leave evidence anyway).
 	ObservedFaults []string `yaml:"observed_faults" json:"observed_faults,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 )
@@ -342,8 +343,11 @@ func (c *checker) expect(invariants map[string]bool) {
 			faults[st.Fault.Name] = true
 		}
 	}
-	for i, b := range e.Breaches {
+	for i, b := range slices.Concat(e.Breaches, e.MayAlsoBreak) {
 		p := fmt.Sprintf("expect.breaches[%d]", i)
+		if i >= len(e.Breaches) {
+			p = fmt.Sprintf("expect.may_also_break[%d]", i-len(e.Breaches))
+		}
 		if b.Stage != "" && !stages[b.Stage] {
 			c.add(p+".stage", "no hold is named %q", b.Stage)
 		}
@@ -351,6 +355,9 @@ func (c *checker) expect(invariants map[string]bool) {
 		if b.Metric != "" {
 			c.enum(p+".metric", b.Metric, Metrics)
 		}
+	}
+	if len(e.MayAlsoBreak) > 0 && len(e.Breaches) == 0 {
+		c.add("expect.may_also_break", "names breaches a fault may also cause, beside expect.breaches: name those first")
 	}
 	if len(e.Breaches) > 0 && s.Gate.None {
 		c.add("expect.breaches", "the scenario has no gate (gate.none), so nothing can break")

@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -68,7 +69,7 @@ func Unexpected(exp scenario.Expect, s *report.Summary) []string {
 	reported := map[string]bool{}
 	for _, b := range breaches {
 		ok := false
-		for _, e := range exp.Breaches {
+		for _, e := range slices.Concat(exp.Breaches, exp.MayAlsoBreak) {
 			ok = ok || matches(e, b)
 		}
 		label := fmt.Sprintf("%s of %s on %s in %s", report.MetricName(b.Metric), orAll(b.Endpoint), b.Platform, b.Stage)

@@ -123,6 +123,20 @@ func TestUnexpected(t *testing.T) {
 		{"a breach for another reason", scenario.Expect{Verdict: "fail", Breaches: []scenario.ExpectedBreach{{Platform: "heroku"}}}, failing(),
 			[]string{"expected the gate to break (platform heroku)", "a reason the scenario does not expect"}},
 		{"any breach is not a reason", scenario.Expect{Verdict: "fail"}, failing(), []string{"a reason the scenario does not expect"}},
+		{"a breach the fault may also cause", scenario.Expect{Verdict: "fail", Breaches: []scenario.ExpectedBreach{{Platform: "aws", Metric: "p99"}},
+			MayAlsoBreak: []scenario.ExpectedBreach{{Stage: "full", Platform: "heroku", Metric: "p50"}}}, func() *report.Summary {
+			s := failing()
+			s.Stages[1].Breaches = append(s.Stages[1].Breaches, report.Breach{Stage: "full", Metric: report.MetricP50, Platform: "heroku", Action: "none"})
+			return s
+		}(), nil},
+		{"may also break is not a must", scenario.Expect{Verdict: "fail", Breaches: []scenario.ExpectedBreach{{Platform: "aws", Metric: "p99"}},
+			MayAlsoBreak: []scenario.ExpectedBreach{{Platform: "heroku"}}}, failing(), nil},
+		{"may also break names one budget, not another", scenario.Expect{Verdict: "fail", Breaches: []scenario.ExpectedBreach{{Platform: "aws", Metric: "p99"}},
+			MayAlsoBreak: []scenario.ExpectedBreach{{Platform: "heroku", Metric: "error_rate"}}}, func() *report.Summary {
+			s := failing()
+			s.Stages[1].Breaches = append(s.Stages[1].Breaches, report.Breach{Stage: "full", Metric: report.MetricP50, Platform: "heroku", Action: "none"})
+			return s
+		}(), []string{"a reason the scenario does not expect: p50 latency of all endpoints on heroku"}},
 		{"the invariant it names, and only it", scenario.Expect{Verdict: "fail", FailingInvariants: []string{"idempotency"}}, func() *report.Summary {
 			s := base()
 			s.Invariants = append(s.Invariants, report.Invariant{Name: "no_lost_ack", Result: report.InvariantBroken, Violations: 1, Examples: []report.Example{{Message: "lost"}}})
