@@ -131,7 +131,7 @@ func summarize(h *stats.Histogram) Latency {
 }
 
 // recorder writes the history and the vegeta results and keeps the
-// statistics. The client calls it from vegeta's workers and the retrier's
+// statistics. The client calls it from the pace loop's goroutines and the retrier's
 // goroutines; a mutex makes the writes one at a time (HistoryWriter's
 // contract), in the order the attempts happened: an attempt's invoke is
 // written before its completion, a retry's invoke after the completion
