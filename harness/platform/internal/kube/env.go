@@ -1,43 +1,60 @@
 package kube
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
 )
 
-// RewriteLoopback returns value with a loopback host (127.x.y.z, ::1,
-// localhost) replaced by host, keeping the port, user and path. It knows
-// URLs (postgres://u:p@127.0.0.1:5432/db, redis://127.0.0.1:6379/0) and
-// bare host:port pairs; any other value is returned unchanged.
+// MapLoopback finds the loopback endpoint (127.x.y.z, ::1, localhost) in
+// value and replaces it by what to returns for it. It knows URLs
+// (postgres://u:p@127.0.0.1:5432/db, redis://127.0.0.1:6379/0), keeping
+// their user, path and query, and bare host:port pairs; any other value,
+// and a value whose host is not loopback, is returned unchanged. port is
+// empty for a URL without one; to returns the new host and port (an empty
+// port leaves the URL without one).
+func MapLoopback(value string, to func(host, port string) (string, string, error)) (string, error) {
+	if strings.Contains(value, "://") {
+		u, err := url.Parse(value)
+		if err != nil || u.Host == "" || u.Opaque != "" || !isLoopback(u.Hostname()) {
+			return value, nil
+		}
+		h, p, err := to(u.Hostname(), u.Port())
+		if err != nil {
+			return "", err
+		}
+		if p != "" {
+			u.Host = net.JoinHostPort(h, p)
+		} else {
+			u.Host = bracket(h)
+		}
+		return u.String(), nil
+	}
+	h, p, err := net.SplitHostPort(value)
+	if err != nil || p == "" || !isLoopback(h) {
+		return value, nil
+	}
+	nh, np, err := to(h, p)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(nh, np), nil
+}
+
+// RewriteLoopback returns value with a loopback host replaced by host,
+// keeping the port (see MapLoopback for the forms it knows). An empty host
+// changes nothing.
 //
-// Pods cannot reach the harness host's loopback: the stack's endpoints
-// have to be rewritten to an address the pods can reach (the kind network's
-// gateway, where Docker publishes the stack containers' ports).
+// Pods cannot reach the harness host's loopback: for a cluster that
+// reaches the stack at another address of the host, the stack's endpoints
+// are rewritten to it.
 func RewriteLoopback(value, host string) string {
 	if host == "" {
 		return value
 	}
-	if strings.Contains(value, "://") {
-		u, err := url.Parse(value)
-		if err != nil || u.Host == "" || u.Opaque != "" {
-			return value
-		}
-		if !isLoopback(u.Hostname()) {
-			return value
-		}
-		if p := u.Port(); p != "" {
-			u.Host = net.JoinHostPort(host, p)
-		} else {
-			u.Host = bracket(host)
-		}
-		return u.String()
-	}
-	h, p, err := net.SplitHostPort(value)
-	if err != nil || p == "" || !isLoopback(h) {
-		return value
-	}
-	return net.JoinHostPort(host, p)
+	out, _ := MapLoopback(value, func(_, port string) (string, string, error) { return host, port, nil })
+	return out
 }
 
 // RewriteEnv applies RewriteLoopback to every value of env and returns a
@@ -48,6 +65,36 @@ func RewriteEnv(env map[string]string, host string) map[string]string {
 		out[k] = RewriteLoopback(v, host)
 	}
 	return out
+}
+
+// Exposer makes a loopback endpoint (host:port) reachable from the
+// cluster and returns the address pods use for it (a relay.Relay).
+type Exposer interface {
+	Expose(upstream string) (string, error)
+}
+
+// ExposeEnv returns env with every loopback endpoint replaced by the
+// address e exposes it at. An endpoint without a port cannot be exposed
+// and is an error naming the variable.
+func ExposeEnv(env map[string]string, e Exposer) (map[string]string, error) {
+	out := make(map[string]string, len(env))
+	for k, v := range env {
+		nv, err := MapLoopback(v, func(host, port string) (string, string, error) {
+			if port == "" {
+				return "", "", fmt.Errorf("%s=%s: a loopback endpoint without a port cannot be relayed to the cluster", k, v)
+			}
+			addr, err := e.Expose(net.JoinHostPort(host, port))
+			if err != nil {
+				return "", "", fmt.Errorf("%s: %w", k, err)
+			}
+			return net.SplitHostPort(addr)
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[k] = nv
+	}
+	return out, nil
 }
 
 func isLoopback(h string) bool {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cutover/cutover/harness/platform/internal/relay"
 )
 
 func TestRewriteLoopback(t *testing.T) {
@@ -53,4 +55,34 @@ func FuzzRewriteLoopback(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestExposeEnvRelaysEveryLoopbackEndpoint(t *testing.T) {
+	r, err := relay.New(relay.Options{Host: "127.0.0.40"})
+	require.NoError(t, err)
+	defer r.Close()
+	env, err := ExposeEnv(map[string]string{
+		"DATABASE_URL":        "postgres://u:p@127.101.7.5:20000/coupons?sslmode=disable",
+		"REDIS_URL":           "redis://127.101.7.5:20001/0",
+		"PARTNER_WEBHOOK_URL": "http://127.0.0.1:41000/hook",
+		"DNS":                 "127.101.7.4:53",
+		"REMOTE":              "postgres://u@db.internal:5432/x",
+		"APP_ID":              "cutover",
+	}, r)
+	require.NoError(t, err)
+	exposed := r.Exposed()
+	require.Len(t, exposed, 4, "the four loopback endpoints, no other")
+	for k, up := range map[string]string{
+		"DATABASE_URL": "127.101.7.5:20000", "REDIS_URL": "127.101.7.5:20001",
+		"PARTNER_WEBHOOK_URL": "127.0.0.1:41000", "DNS": "127.101.7.4:53",
+	} {
+		require.Contains(t, env[k], exposed[up], k)
+		require.NotContains(t, env[k], up, k)
+	}
+	require.Equal(t, "postgres://u:p@"+exposed["127.101.7.5:20000"]+"/coupons?sslmode=disable", env["DATABASE_URL"])
+	require.Equal(t, "postgres://u@db.internal:5432/x", env["REMOTE"])
+	require.Equal(t, "cutover", env["APP_ID"])
+
+	_, err = ExposeEnv(map[string]string{"X": "http://localhost/x"}, r)
+	require.ErrorContains(t, err, "X=http://localhost/x: a loopback endpoint without a port")
 }
