@@ -77,6 +77,17 @@ type AWS struct {
 	// KindCluster reuses an existing kind cluster by name.
 	KindCluster string `yaml:"kind_cluster" json:"kind_cluster,omitempty"`
 	KeepCluster bool   `yaml:"keep_cluster" json:"keep_cluster,omitempty"`
+	// StackHost (target kubeconfig) is an address of this host that the
+	// cluster's pods reach; the stack's loopback endpoints are relayed
+	// from ports on it. Required with target kubeconfig.
+	StackHost string `yaml:"stack_host" json:"stack_host,omitempty"`
+	// Endpoint (target kubeconfig) is the host:port where the Service
+	// answers; default the LoadBalancer Service's ingress. The harness
+	// forwards the target's address to it.
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+	// ServiceType (target kubeconfig) is LoadBalancer (the default) or
+	// NodePort (port 30080, for a cluster that maps it to Endpoint).
+	ServiceType string `yaml:"service_type" json:"service_type,omitempty"`
 }
 
 // DNS configures the hosted zone and the client population.

@@ -83,6 +83,12 @@ func TestInvalidFiles(t *testing.T) {
 		{"credentials without a secret", valid + "dns: {route53_credentials: {access_key_id: AKID}}\n", 15, "dns.route53_credentials", "give both"},
 		{"budget without limit", valid + "    - {endpoint: redeem}\n", 15, "gate.budgets[1]", "sets no limit"},
 		{"kubeconfig without context", valid + "target: kubeconfig\n", 0, "aws.kube_context", "explicitly"},
+		{"kubeconfig without stack host", valid + "target: kubeconfig\naws: {kube_context: lab}\n", 0, "aws.stack_host", "required"},
+		{"stack host not an address", valid + "target: kubeconfig\naws: {kube_context: lab, stack_host: gateway}\n", 16, "aws.stack_host", "not an IP address"},
+		{"endpoint without port", valid + "target: kubeconfig\naws: {kube_context: lab, stack_host: 10.0.0.1, endpoint: lb.example}\n", 16, "aws.endpoint", "not host:port"},
+		{"unknown service type", valid + "target: kubeconfig\naws: {kube_context: lab, stack_host: 10.0.0.1, service_type: ClusterIP}\n", 16, "aws.service_type", "not one of"},
+		{"node port without endpoint", valid + "target: kubeconfig\naws: {kube_context: lab, stack_host: 10.0.0.1, service_type: NodePort}\n", 0, "aws.endpoint", "required with service_type NodePort"},
+		{"stack host on another target", valid + "aws: {stack_host: 10.0.0.1}\n", 15, "aws.stack_host", "only with target kubeconfig"},
 		{"failing invariant not checked", valid + "invariants: [bounds]\nexpect: {verdict: fail, failing_invariants: [idempotency]}\n", 16, "expect.failing_invariants[0]", "not among"},
 		{"bad yaml", "name: [\n", 0, "", ""},
 	} {

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,8 @@ import (
 var (
 	Infras     = []string{"embedded", "docker"}
 	Targets    = []string{"local", "kind", "kubeconfig"}
+	// ServiceTypes are the Service types of target kubeconfig.
+	ServiceTypes = []string{"LoadBalancer", "NodePort"}
 	DynoSizes  = []string{"eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l", "performance-l-ram", "performance-xl", "performance-2xl"}
 	Routers    = []string{"router2", "legacy"}
 	Modes      = []string{"compress", "amplify"}
@@ -79,6 +82,7 @@ func (f *File) validate() Errors {
 	if s.Target == "kubeconfig" && s.AWS.KubeContext == "" {
 		c.add("aws.kube_context", "required with target kubeconfig: name the context explicitly (the current context is never used by accident)")
 	}
+	c.kubeconfigTarget(s)
 	for name := range s.Images {
 		if !oneOf(name, ImageNames) {
 			c.add("images."+name, "not an image setting (want one of %v)", ImageNames)
@@ -366,5 +370,36 @@ func (c *checker) expect(invariants map[string]bool) {
 		if !faults[name] {
 			c.add(fmt.Sprintf("expect.observed_faults[%d]", i), "no fault is named %q", name)
 		}
+	}
+}
+
+// kubeconfigTarget checks the fields of an existing cluster as the target:
+// they mean nothing to another target, so they are refused there.
+func (c *checker) kubeconfigTarget(s *Scenario) {
+	a := s.AWS
+	set := map[string]bool{"aws.stack_host": a.StackHost != "", "aws.endpoint": a.Endpoint != "", "aws.service_type": a.ServiceType != ""}
+	if s.Target != "kubeconfig" {
+		for _, field := range []string{"aws.stack_host", "aws.endpoint", "aws.service_type"} {
+			if set[field] {
+				c.add(field, "only with target kubeconfig (this scenario's target is %s)", s.Target)
+			}
+		}
+		return
+	}
+	if a.StackHost == "" {
+		c.add("aws.stack_host", "required with target kubeconfig: an address of this host the cluster's pods reach (the stack listens on loopback and is relayed from it)")
+	} else if net.ParseIP(a.StackHost) == nil {
+		c.add("aws.stack_host", "%q is not an IP address", a.StackHost)
+	}
+	if a.Endpoint != "" {
+		if _, port, err := net.SplitHostPort(a.Endpoint); err != nil || port == "" {
+			c.add("aws.endpoint", "%q is not host:port", a.Endpoint)
+		}
+	}
+	if a.ServiceType != "" {
+		c.enum("aws.service_type", a.ServiceType, ServiceTypes)
+	}
+	if a.ServiceType == "NodePort" && a.Endpoint == "" {
+		c.add("aws.endpoint", "required with service_type NodePort: where this host reaches the node port")
 	}
 }

@@ -60,6 +60,9 @@ func prepare(path string, opts Options) (*plan, error) {
 		if s.Target == "kubeconfig" && s.AWS.KubeContext == "" {
 			errs = append(errs, f.Errorf("aws.kube_context", "required with --target kubeconfig: name the context explicitly"))
 		}
+		if s.Target == "kubeconfig" && s.AWS.StackHost == "" {
+			errs = append(errs, f.Errorf("aws.stack_host", "required with --target kubeconfig: an address of this host the cluster's pods reach"))
+		}
 	}
 	if opts.Seed != 0 {
 		s.Seed = opts.Seed

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/platform/kind"
 	"github.com/cutover/cutover/harness/platform/kubeconfig"
@@ -36,22 +38,35 @@ func (r *rehearsal) newTarget(ctx context.Context, log io.Writer, runner proc.Ru
 			Log:                 log,
 		})
 	case "kind":
-		if _, ok := r.stack.(*docker.Stack); !ok {
-			return nil, errors.New("target kind runs the service image in Kubernetes pods: use --infra docker (the image comes from its build, and pods reach the stack on the kind network)")
+		if _, ok := r.stack.(*docker.Stack); !ok && r.p.scn.Service.Image == "" {
+			return nil, errors.New("target kind runs the service image in Kubernetes pods: use --infra docker (which builds it) or name an image in service.image")
 		}
+		// Pods reach the stack, the target's fault links and the partner
+		// through the platform's relay on the kind network's gateway,
+		// leaving from the target's egress address as local replicas do.
 		return kind.New(kind.Options{
 			ClusterName: r.p.scn.AWS.KindCluster,
 			Reuse:       r.p.scn.AWS.KindCluster != "",
 			Addr:        addr,
 			Keep:        r.p.scn.AWS.KeepCluster,
+			Egress:      targetEgress.String(),
 			LogDir:      r.folder.Path(report.TargetLogsDir),
 			Log:         log,
 		})
 	case "kubeconfig":
+		// The stack is relayed from aws.stack_host; the target's address
+		// forwards to the Service, as a load balancer in front of the
+		// cluster would.
+		a := r.p.scn.AWS
 		return kubeconfig.New(kubeconfig.Options{
-			Kubeconfig: r.p.scn.AWS.Kubeconfig,
-			Context:    r.p.scn.AWS.KubeContext,
-			Log:        log,
+			Kubeconfig:  a.Kubeconfig,
+			Context:     a.KubeContext,
+			StackHost:   a.StackHost,
+			Egress:      targetEgress.String(),
+			Addr:        addr,
+			Endpoint:    a.Endpoint,
+			ServiceType: corev1.ServiceType(a.ServiceType),
+			Log:         log,
 		})
 	}
 	return nil, fmt.Errorf("unknown target %q", r.p.scn.Target)

@@ -4,13 +4,14 @@
 // loaded into its nodes the way `kind load docker-image` does, and the
 // service deployed, faulted and observed by package kube.
 //
-// How pods reach the stack: the harness's stack endpoints are loopback
-// addresses, which a pod cannot reach. Deploy rewrites every loopback host
-// in the service's environment to StackHost, by default the gateway of the
-// "kind" Docker network (the host as seen from the nodes). That works for
-// the docker stack driver, whose containers publish their ports on all the
-// host's interfaces; an embedded stack listens on 127.0.0.1 only and is not
-// reachable from a cluster.
+// How pods reach the stack: the harness's stack endpoints (the servers, the
+// target's fault links, the partner endpoint) are loopback addresses, which
+// a pod cannot reach. Deploy relays each of them from a port on the gateway
+// of the "kind" Docker network (the host as seen from the nodes; package
+// relay) and gives the pods those addresses, so the bytes still cross the
+// target's fault links; with StackHost set it only rewrites the hosts.
+// Either stack driver serves: the embedded one's servers are on loopback
+// too. The service image comes from the docker driver's build.
 package kind
 
 import (

@@ -19,11 +19,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster"
-	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/platform/internal/kube"
+	"github.com/cutover/cutover/harness/platform/internal/relay"
 	"github.com/cutover/cutover/internal/dockerengine"
 )
 
@@ -54,19 +54,22 @@ type Options struct {
 	// LogDir receives the cluster's logs (`kind export logs`) when Deploy
 	// fails; CollectLogs writes them on demand.
 	LogDir string
-	// StackHost replaces loopback hosts in the service's environment.
-	// Default: the gateway of Network, the host as the nodes see it.
+	// StackHost, when set, is an address of the host where the cluster
+	// reaches the stack's endpoints on their own ports (a stack that
+	// listens on all interfaces): loopback hosts in the service's
+	// environment are rewritten to it and nothing is relayed.
 	StackHost string
 	// Network is the Docker network of the kind nodes. Default "kind".
+	// Without StackHost, each loopback endpoint in the service's
+	// environment (the stack's servers and fault links, the partner) is
+	// relayed from a port on this network's gateway, the host as the nodes
+	// see it (package relay), and the environment names the relay's
+	// address.
 	Network string
-	// StackNetwork, when set, is the Docker network of the stack (the
-	// docker stack driver's Network): Deploy connects every node to it,
-	// and the service's environment has each host address of StackAddrs
-	// (the driver's NetworkAddrs) replaced by its address inside that
-	// network, so pods reach the stack the way the driver's own containers
-	// do. StackHost is not used then. Close disconnects the nodes.
-	StackNetwork string
-	StackAddrs   map[string]string
+	// Egress is the source address of relayed connections: the target's
+	// egress address, the one a partner's allow-list names. Empty: the
+	// kernel chooses.
+	Egress string
 	// Manifest configures the Kubernetes objects. The Service is always a
 	// NodePort; Namespace defaults to "cutover-<unix time>".
 	Manifest kube.Manifest
@@ -133,7 +136,7 @@ type Platform struct {
 	kubeconfigDir string
 	created       bool
 	kp            *kube.Platform
-	joined        []string // nodes Deploy connected to StackNetwork
+	relay         *relay.Relay // forwards pods' connections to the stack
 	closed        bool
 }
 
@@ -201,38 +204,17 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	if _, err := p.ensureCluster(ctx); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	docker, provider, kp := p.docker, p.provider, p.kp
-	p.mu.Unlock()
-	name := p.opts.ClusterName
-
-	nodeList, err := provider.ListInternalNodes(name)
-	if err != nil {
-		return fmt.Errorf("kind deploy: list nodes of %s: %w", name, err)
-	}
-	loaded, err := LoadImage(ctx, docker, nodeList, spec.Image)
-	if err != nil {
+	if err := p.load(ctx, spec.Image); err != nil {
 		return fmt.Errorf("kind deploy: %w", err)
 	}
-	p.logf("ImageLoaded", "loaded %s into %d nodes %v", spec.Image, len(loaded), loaded)
+	p.mu.Lock()
+	docker, kp := p.docker, p.kp
+	p.mu.Unlock()
 
-	if p.opts.StackNetwork != "" {
-		if err := p.joinStackNetwork(ctx, docker, nodeList); err != nil {
-			return fmt.Errorf("kind deploy: %w", err)
-		}
-		env := make(map[string]string, len(spec.Env))
-		for k, v := range spec.Env {
-			env[k] = rewriteAddrs(v, p.opts.StackAddrs)
-		}
-		spec.Env = env
-	} else {
-		stackHost := p.opts.StackHost
-		if stackHost == "" {
-			if stackHost, err = NetworkGateway(ctx, docker, p.opts.Network); err != nil {
-				return fmt.Errorf("kind deploy: find the host address for pods: %w", err)
-			}
-		}
-		spec.Env = kube.RewriteEnv(spec.Env, stackHost)
+	if p.opts.StackHost != "" {
+		spec.Env = kube.RewriteEnv(spec.Env, p.opts.StackHost)
+	} else if spec.Env, err = p.relayEnv(ctx, docker, spec.Env); err != nil {
+		return fmt.Errorf("kind deploy: %w", err)
 	}
 
 	if kp == nil {
@@ -300,29 +282,71 @@ func waitServing(ctx context.Context, url string, timeout time.Duration) error {
 	}
 }
 
-// joinStackNetwork connects the nodes to StackNetwork (those not on it yet).
-func (p *Platform) joinStackNetwork(ctx context.Context, docker *client.Client, nodeList []nodes.Node) error {
-	res, err := docker.NetworkInspect(ctx, p.opts.StackNetwork, client.NetworkInspectOptions{})
+// Load loads an image of the local Docker engine into every node of the
+// cluster, as `kind load docker-image` does: for a cluster used through
+// its kubeconfig (the kubeconfig target), where nothing else would.
+// Call Up first.
+func (p *Platform) Load(ctx context.Context, image string) error {
+	p.deployMu.Lock()
+	defer p.deployMu.Unlock()
+	return p.load(ctx, image)
+}
+
+func (p *Platform) load(ctx context.Context, image string) error {
+	p.mu.Lock()
+	docker, provider := p.docker, p.provider
+	p.mu.Unlock()
+	if provider == nil {
+		return errors.New("kind: no cluster yet (Up creates it)")
+	}
+	nodeList, err := provider.ListInternalNodes(p.opts.ClusterName)
 	if err != nil {
-		return fmt.Errorf("stack network %s: %w", p.opts.StackNetwork, err)
+		return fmt.Errorf("list nodes of %s: %w", p.opts.ClusterName, err)
 	}
-	on := map[string]bool{}
-	for _, c := range res.Network.Containers {
-		on[c.Name] = true
+	loaded, err := LoadImage(ctx, docker, nodeList, image)
+	if err != nil {
+		return err
 	}
-	for _, n := range nodeList {
-		if on[n.String()] {
-			continue
+	p.logf("ImageLoaded", "loaded %s into %d nodes %v", image, len(loaded), loaded)
+	return nil
+}
+
+// KubeconfigPath is the file holding the kubeconfig (context "kind-" +
+// the cluster's name) of a cluster Up created.
+func (p *Platform) KubeconfigPath() string { return p.kubeconfigPath() }
+
+// relayEnv starts the relay on the nodes' network gateway (once) and
+// returns env with every loopback endpoint replaced by its relayed address.
+func (p *Platform) relayEnv(ctx context.Context, docker *client.Client, env map[string]string) (map[string]string, error) {
+	p.mu.Lock()
+	rl := p.relay
+	p.mu.Unlock()
+	if rl == nil {
+		gw, err := NetworkGateway(ctx, docker, p.opts.Network)
+		if err != nil {
+			return nil, fmt.Errorf("find the host address for pods: %w", err)
 		}
-		if _, err := docker.NetworkConnect(ctx, p.opts.StackNetwork, client.NetworkConnectOptions{Container: n.String()}); err != nil {
-			return fmt.Errorf("connect node %s to the stack network %s: %w", n, p.opts.StackNetwork, err)
+		if rl, err = relay.New(relay.Options{Host: gw, Egress: p.opts.Egress}); err != nil {
+			return nil, err
 		}
 		p.mu.Lock()
-		p.joined = append(p.joined, n.String())
+		p.relay = rl
 		p.mu.Unlock()
-		p.logf("StackNetwork", "node %s joined the stack network %s", n, p.opts.StackNetwork)
 	}
-	return nil
+	out, err := kube.ExposeEnv(env, rl)
+	if err != nil {
+		return nil, err
+	}
+	exposed := rl.Exposed()
+	ups := make([]string, 0, len(exposed))
+	for up := range exposed {
+		ups = append(ups, up)
+	}
+	slices.Sort(ups)
+	for _, up := range ups {
+		p.logf("Relay", "pods reach %s at %s", up, exposed[up])
+	}
+	return out, nil
 }
 
 // Up creates the cluster (or finds the reused one) without deploying
@@ -594,17 +618,14 @@ func (p *Platform) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
-	kp, provider, docker, created, dir, joined := p.kp, p.provider, p.docker, p.created, p.kubeconfigDir, p.joined
+	kp, provider, docker, created, dir, rl := p.kp, p.provider, p.docker, p.created, p.kubeconfigDir, p.relay
 	p.mu.Unlock()
 	var errs []error
 	if kp != nil {
 		errs = append(errs, kp.Close(ctx))
 	}
-	// The stack's network outlives no node of ours: its owner removes it.
-	for _, n := range joined {
-		if _, err := docker.NetworkDisconnect(ctx, p.opts.StackNetwork, client.NetworkDisconnectOptions{Container: n, Force: true}); err != nil {
-			errs = append(errs, fmt.Errorf("kind: disconnect node %s from %s: %w", n, p.opts.StackNetwork, err))
-		}
+	if rl != nil {
+		errs = append(errs, rl.Close())
 	}
 	if created && !p.opts.Keep {
 		p.logf("Delete", "deleting cluster %s", p.opts.ClusterName)

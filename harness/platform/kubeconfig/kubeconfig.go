@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/platform/internal/kube"
+	"github.com/cutover/cutover/harness/platform/internal/relay"
 )
 
 // Options configure the kubeconfig platform.
@@ -36,14 +39,28 @@ type Options struct {
 	// Manifest configures the objects. Namespace defaults to
 	// "cutover-<unix time>"; ServiceType to LoadBalancer.
 	Manifest kube.Manifest
+	// ServiceType, when set, overrides Manifest.ServiceType.
+	ServiceType corev1.ServiceType
 	// Endpoint is the host:port clients use; empty means the
 	// LoadBalancer Service's ingress once it has one.
 	Endpoint string
-	// StackHost replaces loopback hosts in the service's environment: the
-	// address at which the cluster reaches the stack. Deploy refuses a
-	// loopback endpoint without it, since no pod can reach the harness's
-	// loopback.
+	// StackHost is an address of this host that the cluster's pods reach
+	// (for a kind cluster, its network's gateway; for a remote one, the
+	// address of a VPN or peering interface). The stack's servers, the
+	// target's fault links and the partner listen on loopback: each
+	// loopback endpoint in the service's environment is relayed from a
+	// port on StackHost (package relay), so the bytes still cross the
+	// target's fault links. Deploy refuses a loopback endpoint without it.
 	StackHost string
+	// Egress is the source address of the relayed connections (the
+	// target's egress, the one a partner allow-lists). Empty: the kernel
+	// chooses.
+	Egress string
+	// Addr, when set, is the host:port on this host where the harness
+	// reaches the Service: connections to it are relayed to Endpoint (or
+	// the LoadBalancer's ingress), as a load balancer in front of the
+	// cluster forwards to it, and Endpoint reports Addr.
+	Addr string
 	// Log receives the pods' lifecycle lines.
 	Log io.Writer
 	// RolloutTimeout bounds each rollout wait. Default 5 min.
@@ -57,6 +74,9 @@ type Platform struct {
 	*kube.Platform
 	opts Options
 	rest *rest.Config
+
+	mu     sync.Mutex
+	relays []*relay.Relay // the stack's relay, the front door's
 }
 
 var (
@@ -109,6 +129,9 @@ func newPlatform(cs kubernetes.Interface, opts Options) *Platform {
 	if m.Namespace == "" {
 		m.Namespace = "cutover-" + strconv.FormatInt(time.Now().Unix(), 36)
 	}
+	if opts.ServiceType != "" {
+		m.ServiceType = opts.ServiceType
+	}
 	if m.ServiceType == "" {
 		m.ServiceType = corev1.ServiceTypeLoadBalancer
 	}
@@ -139,8 +162,8 @@ func (p *Platform) Server() string {
 	return p.rest.Host
 }
 
-// Deploy rewrites the stack's loopback endpoints to StackHost and deploys
-// into the platform's own namespace.
+// Deploy relays the stack's loopback endpoints from StackHost, deploys
+// into the platform's own namespace and opens the front door on Addr.
 func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replicas int) error {
 	if p.opts.StackHost == "" {
 		var loopback []string
@@ -151,9 +174,75 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 		}
 		if len(loopback) > 0 {
 			sort.Strings(loopback)
-			return fmt.Errorf("kubeconfig deploy: %s point at the harness's loopback, which pods on %s cannot reach; give the address the cluster reaches the stack at (StackHost)", strings.Join(loopback, ", "), p.opts.Context)
+			return fmt.Errorf("kubeconfig deploy: %s point at the harness's loopback, which pods on %s cannot reach; give an address of this host the cluster reaches (StackHost, scenario aws.stack_host)", strings.Join(loopback, ", "), p.opts.Context)
+		}
+	} else {
+		rl, err := p.newRelay(p.opts.StackHost, p.opts.Egress)
+		if err != nil {
+			return fmt.Errorf("kubeconfig deploy: %w", err)
+		}
+		if spec.Env, err = kube.ExposeEnv(spec.Env, rl); err != nil {
+			return fmt.Errorf("kubeconfig deploy: %w", err)
 		}
 	}
-	spec.Env = kube.RewriteEnv(spec.Env, p.opts.StackHost)
-	return p.Platform.Deploy(ctx, spec, replicas)
+	if err := p.Platform.Deploy(ctx, spec, replicas); err != nil {
+		return err
+	}
+	if p.opts.Addr == "" {
+		return nil
+	}
+	up := p.Platform.Endpoint()
+	if up == "" {
+		return fmt.Errorf("kubeconfig deploy: the Service has no endpoint to forward %s to: it has no LoadBalancer ingress (give the endpoint, scenario aws.endpoint)", p.opts.Addr)
+	}
+	host, port, err := net.SplitHostPort(p.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("kubeconfig deploy: addr %q: %w", p.opts.Addr, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("kubeconfig deploy: addr %q: port: %w", p.opts.Addr, err)
+	}
+	front, err := p.newRelay(host, "")
+	if err != nil {
+		return fmt.Errorf("kubeconfig deploy: %w", err)
+	}
+	if _, err := front.ExposeOn(n, up); err != nil {
+		return fmt.Errorf("kubeconfig deploy: front door: %w", err)
+	}
+	return nil
+}
+
+// newRelay starts a relay that Close stops.
+func (p *Platform) newRelay(host, egress string) (*relay.Relay, error) {
+	rl, err := relay.New(relay.Options{Host: host, Egress: egress})
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.relays = append(p.relays, rl)
+	p.mu.Unlock()
+	return rl, nil
+}
+
+// Endpoint is Addr when set (the front door), else the Service's.
+func (p *Platform) Endpoint() string {
+	if p.opts.Addr != "" {
+		return p.opts.Addr
+	}
+	return p.Platform.Endpoint()
+}
+
+// Close stops the relays and deletes the namespace.
+func (p *Platform) Close(ctx context.Context) error {
+	p.mu.Lock()
+	relays := p.relays
+	p.relays = nil
+	p.mu.Unlock()
+	var errs []error
+	for _, rl := range relays {
+		errs = append(errs, rl.Close())
+	}
+	errs = append(errs, p.Platform.Close(ctx))
+	return errors.Join(errs...)
 }

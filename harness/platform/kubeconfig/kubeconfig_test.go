@@ -72,10 +72,10 @@ func TestDeployRefusesLoopbackStackEndpointsWithoutAStackHost(t *testing.T) {
 	require.True(t, apierrors.IsNotFound(err), "nothing was created")
 }
 
-func TestDeployRewritesTheStackHostAndOwnsItsNamespace(t *testing.T) {
+func TestDeployRelaysTheStackFromTheStackHostAndOwnsItsNamespace(t *testing.T) {
 	cs := fake.NewClientset()
 	p := newPlatform(cs, Options{
-		Context: "staging", StackHost: "10.1.2.3",
+		Context: "staging", StackHost: "127.0.0.41",
 		Manifest: kube.Manifest{Namespace: "cutover-t"},
 		Endpoint: "203.0.113.7:80", RolloutTimeout: 50 * time.Millisecond,
 	})
@@ -86,7 +86,13 @@ func TestDeployRewritesTheStackHostAndOwnsItsNamespace(t *testing.T) {
 	require.ErrorContains(t, err, "rollout")
 	d, err := cs.AppsV1().Deployments("cutover-t").Get(ctx, "c", metav1.GetOptions{})
 	require.NoError(t, err)
-	require.Contains(t, d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "DATABASE_URL", Value: "postgres://u@10.1.2.3:5432/db"})
+	var dbURL string
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "DATABASE_URL" {
+			dbURL = e.Value
+		}
+	}
+	require.Regexp(t, `^postgres://u@127\.0\.0\.41:[0-9]+/db$`, dbURL, "relayed from a port on the stack host")
 	svc, err := cs.CoreV1().Services("cutover-t").Get(ctx, "c", metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Equal(t, corev1.ServiceTypeLoadBalancer, svc.Spec.Type)
