@@ -39,10 +39,13 @@ func (r *rehearsal) finish(ctx context.Context, stopErr error) (*Outcome, error)
 		// platform's front door.
 		probes := []string{"http://" + r.heroku.Endpoint(), "http://" + r.target.Endpoint()}
 		for _, p := range []platform.Platform{r.heroku, r.target} {
-			for _, rep := range p.Replicas() {
-				if rep.State == platform.Up && rep.Addr != "" {
-					probes = append(probes, "http://"+rep.Addr)
-				}
+			addrs, stop, err := r.replicaAddrs(ctx, p)
+			defer stop()
+			if err != nil {
+				r.event("final state: %s's replicas cannot be probed one by one (%v): only its front door is", p.Name(), err)
+			}
+			for _, a := range addrs {
+				probes = append(probes, "http://"+a)
 			}
 		}
 		bound := oracle.DefaultCacheBound
@@ -296,4 +299,26 @@ func (r *rehearsal) baselineRegressions() ([]report.Change, error) {
 // unexpected lists how the outcome differs from what the scenario expects.
 func (r *rehearsal) unexpected(s *report.Summary) []string {
 	return verdict.Unexpected(r.p.scn.Expect, s)
+}
+
+// replicaProber is a platform whose replicas the harness host cannot reach
+// at their own addresses (pods on a cluster network): it opens a local
+// address to each (a port-forward) for the final-state probes.
+type replicaProber interface {
+	ProbeReplicas(ctx context.Context) (addrs []string, stop func(), err error)
+}
+
+// replicaAddrs are the addresses at which each replica of p that is up
+// answers the harness; stop releases what was opened for them.
+func (r *rehearsal) replicaAddrs(ctx context.Context, p platform.Platform) ([]string, func(), error) {
+	if rp, ok := p.(replicaProber); ok {
+		return rp.ProbeReplicas(ctx)
+	}
+	var addrs []string
+	for _, rep := range p.Replicas() {
+		if rep.State == platform.Up && rep.Addr != "" {
+			addrs = append(addrs, rep.Addr)
+		}
+	}
+	return addrs, func() {}, nil
 }

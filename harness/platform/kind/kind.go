@@ -518,6 +518,7 @@ func (p *Platform) newKube(ctx context.Context) (*kube.Platform, error) {
 		Manifest: p.opts.Manifest,
 		Endpoint: endpoint,
 		Log:      p.opts.Log,
+		REST:     rc,
 		// A deleted cluster takes its namespace along; a kept one keeps it.
 		KeepNamespace:  p.opts.Keep || !p.opts.Reuse,
 		RolloutTimeout: p.opts.RolloutTimeout,
@@ -526,6 +527,16 @@ func (p *Platform) newKube(ctx context.Context) (*kube.Platform, error) {
 	p.kp = kp
 	p.mu.Unlock()
 	return kp, nil
+}
+
+// ProbeReplicas opens a port-forward to each pod that is up (see
+// kube.Platform.ProbeReplicas): pod IPs are not reachable from the host.
+func (p *Platform) ProbeReplicas(ctx context.Context) ([]string, func(), error) {
+	kp := p.kube()
+	if kp == nil {
+		return nil, func() {}, errors.New("kind: nothing deployed")
+	}
+	return kp.ProbeReplicas(ctx)
 }
 
 // Scale sets the number of pods and waits for them to be ready.

@@ -119,12 +119,11 @@ func New(opts Options) (*Platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: client for context %s: %w", opts.Context, err)
 	}
-	p := newPlatform(cs, opts)
-	p.rest = rc
+	p := newPlatform(cs, rc, opts)
 	return p, nil
 }
 
-func newPlatform(cs kubernetes.Interface, opts Options) *Platform {
+func newPlatform(cs kubernetes.Interface, rc *rest.Config, opts Options) *Platform {
 	m := opts.Manifest
 	if m.Namespace == "" {
 		m.Namespace = "cutover-" + strconv.FormatInt(time.Now().Unix(), 36)
@@ -138,7 +137,9 @@ func newPlatform(cs kubernetes.Interface, opts Options) *Platform {
 	opts.Manifest = m
 	return &Platform{
 		opts: opts,
+		rest: rc,
 		Platform: kube.New(cs, kube.Options{
+			REST:           rc,
 			Name:           "kubeconfig",
 			Manifest:       m,
 			Endpoint:       opts.Endpoint,

@@ -63,7 +63,7 @@ func TestNewNamesTheContextsWhenOneIsMissing(t *testing.T) {
 
 func TestDeployRefusesLoopbackStackEndpointsWithoutAStackHost(t *testing.T) {
 	cs := fake.NewClientset()
-	p := newPlatform(cs, Options{Context: "staging", Manifest: kube.Manifest{Namespace: "cutover-t"}})
+	p := newPlatform(cs, nil, Options{Context: "staging", Manifest: kube.Manifest{Namespace: "cutover-t"}})
 	err := p.Deploy(context.Background(), platform.ServiceSpec{Name: "c", Image: "i", Env: map[string]string{
 		"DATABASE_URL": "postgres://u@127.0.0.1:5432/db", "REDIS_URL": "redis://localhost:6379", "MODE": "x",
 	}}, 1)
@@ -74,7 +74,7 @@ func TestDeployRefusesLoopbackStackEndpointsWithoutAStackHost(t *testing.T) {
 
 func TestDeployRelaysTheStackFromTheStackHostAndOwnsItsNamespace(t *testing.T) {
 	cs := fake.NewClientset()
-	p := newPlatform(cs, Options{
+	p := newPlatform(cs, nil, Options{
 		Context: "staging", StackHost: "127.0.0.41",
 		Manifest: kube.Manifest{Namespace: "cutover-t"},
 		Endpoint: "203.0.113.7:80", RolloutTimeout: 50 * time.Millisecond,

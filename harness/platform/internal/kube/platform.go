@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/cutover/cutover/harness/platform"
 )
@@ -39,6 +40,9 @@ type Options struct {
 	Endpoint string
 	// Log receives the pods' lifecycle lines; nil drops them.
 	Log io.Writer
+	// REST is the client configuration of the cluster, for port-forwards
+	// to single pods (ProbeReplicas); nil: none can be opened.
+	REST *rest.Config
 	// KeepNamespace leaves the namespace in place at Close.
 	KeepNamespace bool
 	// PollInterval is how often rollouts and deletions are polled.
