@@ -108,7 +108,14 @@ func (rec *Record) targetEvents(w Window, reason, text string) float64 {
 	from, to := rec.span(w)
 	n := 0.0
 	for _, e := range rec.Target {
-		if e.Reason != reason || !in(e.Time, from, to) {
+		// An event the API server stamped in whole seconds (a core/v1
+		// LastTimestamp) is compared at that precision: a pod scheduled
+		// within the second the fault began counts.
+		start := from
+		if e.Time.Nanosecond() == 0 {
+			start = from.Truncate(time.Second)
+		}
+		if e.Reason != reason || !in(e.Time, start, to) {
 			continue
 		}
 		if text == "" || strings.Contains(e.Message, text) || strings.Contains(e.Object, text) {

@@ -120,7 +120,7 @@ func (n *nodeDrain) Evidence(rec *Record, w Window) Effect {
 	ev := map[string]float64{
 		"evicted":     rec.targetEvents(w, "Evicted", ""),
 		"rescheduled": rec.targetEvents(w, "Scheduled", ""),
-		"cordoned":    rec.targetEvents(w, "Cordoned", ""),
+		"cordoned":    rec.targetEvents(w, "Cordon", ""),
 	}
 	return effect(ev["evicted"] > 0, ev, "node "+orAny(n.drained))
 }

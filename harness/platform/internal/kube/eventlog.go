@@ -147,9 +147,12 @@ func (l *EventLog) event(oldObj, curObj any) {
 	if old, ok := oldObj.(*corev1.Event); ok && (old.ResourceVersion == ev.ResourceVersion || old.Count == ev.Count) {
 		return
 	}
+	// EventTime has microseconds, LastTimestamp whole seconds: a pod
+	// scheduled 0.3 s after a drain began must not read as before it.
+	// LastTimestamp wins only for a repeated event's later occurrence.
 	ts := ev.LastTimestamp.Time
 	switch {
-	case !ev.EventTime.IsZero() && ts.IsZero():
+	case !ev.EventTime.IsZero() && (ts.IsZero() || ts.Sub(ev.EventTime.Time) < time.Second):
 		ts = ev.EventTime.Time
 	case ts.IsZero():
 		ts = ev.CreationTimestamp.Time
