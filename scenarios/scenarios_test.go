@@ -6,18 +6,21 @@ package scenarios_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cutover/cutover/couponapi/couponapitest"
 	"github.com/cutover/cutover/harness"
 	"github.com/cutover/cutover/harness/history"
+	"github.com/cutover/cutover/harness/platform/kind"
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/harness/reporttest"
 	"github.com/cutover/cutover/harness/scenario"
@@ -100,6 +103,11 @@ var checks = map[string]func(t *testing.T, out *harness.Outcome){
 		require.Greater(t, condition(t, out, "partner-firewall")["refused"], 0.0, "Heroku's calls were refused")
 		ev := evidence(t, out, "decommission-heroku")
 		require.Equal(t, 0.0, ev["replicas_after"])
+	},
+	"kind-smoke": func(t *testing.T, out *harness.Outcome) {
+		ev := evidence(t, out, "drain")
+		require.GreaterOrEqual(t, ev["evicted"], 1.0, "the drained node's pods were evicted")
+		require.GreaterOrEqual(t, ev["rescheduled"], 1.0, "and scheduled again on the other node")
 	},
 	"dyno-cycling-crash": func(t *testing.T, out *harness.Outcome) {
 		require.GreaterOrEqual(t, evidence(t, out, "cycle-web-1")["cycling"], 1.0)
@@ -189,6 +197,18 @@ func TestEveryScenarioStatesItsReason(t *testing.T) {
 	}
 }
 
+// TestFullRehearsalsAreValid loads the scenarios of scenarios/full, the
+// full-size rehearsals make test does not run (see each file's header).
+func TestFullRehearsalsAreValid(t *testing.T) {
+	files, err := filepath.Glob("full/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		_, err := scenario.Load(f)
+		require.NoError(t, err, f)
+	}
+}
+
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("*.yaml")
 	require.NoError(t, err)
@@ -202,13 +222,78 @@ func TestScenarios(t *testing.T) {
 			if testing.Short() && s.Expect.Slow {
 				t.Skipf("%s is marked slow (expect.slow); run without -short", f)
 			}
+			requireEngineFor(t, &s.Scenario)
 			out := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
 			require.NoError(t, out.Summary.Validate(), "summary.json keeps its documented format")
+			require.Equal(t, s.Target, out.Summary.Target, "the run used the scenario's target")
 			if check := checks[name]; check != nil {
 				check(t, out)
 			}
 		})
 	}
+}
+
+// requireEngineFor skips a scenario that needs a Docker engine (the docker
+// driver, the kind target) where none answers or its images are not built.
+func requireEngineFor(t *testing.T, s *scenario.Scenario) {
+	t.Helper()
+	if s.Infra != "docker" && s.Target != "kind" {
+		return
+	}
+	cli := testsupport.Engine(t)
+	im := docker.LocalImages()
+	refs := []string{im.Postgres, im.Redis, im.Mongo, im.LocalStack, im.Toxiproxy, im.Service}
+	if s.Target == "kind" {
+		refs = append(refs, kind.DefaultNodeImage)
+	}
+	testsupport.RequireImages(t, cli, refs...)
+}
+
+// TestKubeconfigTargetOnKind runs kind-smoke with target kubeconfig
+// against a kind cluster the test creates, through that cluster's own
+// kubeconfig and context: the stack relayed from the kind network's
+// gateway (aws.stack_host), the Service a NodePort the cluster maps to a
+// loopback address (aws.endpoint), the service image loaded into the nodes
+// beforehand as a registry would serve it. Both Kubernetes targets of
+// cutover run are thereby exercised on a real cluster.
+func TestKubeconfigTargetOnKind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates a kind cluster and runs a scenario on it (minutes); skipped with -short")
+	}
+	s, err := scenario.Load("kind-smoke.yaml")
+	require.NoError(t, err)
+	requireEngineFor(t, &s.Scenario)
+	cli := testsupport.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	l, err := net.Listen("tcp", "127.0.0.6:0")
+	require.NoError(t, err)
+	endpoint := l.Addr().String()
+	require.NoError(t, l.Close())
+	name := fmt.Sprintf("cutover-kubeconfig-%d", time.Now().UnixNano()%1000000)
+	var log testsupport.SyncBuffer
+	cluster, err := kind.New(kind.Options{ClusterName: name, Addr: endpoint, LogDir: t.TempDir(), Log: &log})
+	require.NoError(t, err)
+	defer func() {
+		require.NoError(t, cluster.Close(context.Background()))
+		if t.Failed() {
+			t.Logf("cluster log:\n%s", log.String())
+		}
+	}()
+	_, err = cluster.Up(ctx)
+	require.NoError(t, err)
+	require.NoError(t, cluster.Load(ctx, docker.LocalImages().Service))
+	gateway, err := kind.NetworkGateway(ctx, cli, "kind")
+	require.NoError(t, err)
+
+	f := variant(t, "kind-smoke.yaml", "target: kind\n", "target: kubeconfig\n",
+		"aws: {replicas: 2}\n", fmt.Sprintf("aws: {replicas: 2, kube_context: kind-%s, kubeconfig: %s, stack_host: %s, endpoint: %q, service_type: NodePort}\n",
+			name, cluster.KubeconfigPath(), gateway, endpoint))
+	bin := couponapitest.Binary(t)
+	out := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
+	require.Equal(t, "kubeconfig", out.Summary.Target)
+	checks["kind-smoke"](t, out)
 }
 
 // TestSameSeedSameRun runs a scenario with faults twice with one seed: the

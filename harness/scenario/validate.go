@@ -12,21 +12,21 @@ import (
 
 // Known values of enumerated fields.
 var (
-	Infras     = []string{"embedded", "docker"}
-	Targets    = []string{"local", "kind", "kubeconfig"}
+	Infras  = []string{"embedded", "docker"}
+	Targets = []string{"local", "kind", "kubeconfig"}
 	// ServiceTypes are the Service types of target kubeconfig.
 	ServiceTypes = []string{"LoadBalancer", "NodePort"}
-	DynoSizes  = []string{"eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l", "performance-l-ram", "performance-xl", "performance-2xl"}
-	Routers    = []string{"router2", "legacy"}
-	Modes      = []string{"compress", "amplify"}
-	Sources    = []string{"dns", "api"}
-	Breaches   = []string{"rollback", "abort", "continue"}
-	Verdicts   = []string{"pass", "fail", "inconclusive"}
-	Effects    = []string{"required", "optional"}
-	Metrics    = []string{"p50", "p95", "p99", "error_rate"}
-	Platforms  = []string{"heroku", "aws"}
-	ImageNames = []string{"postgres", "redis", "mongo", "localstack", "toxiproxy", "service"}
-	Endpoints  = []string{"validate", "redeem", "rollback", "create", "get", "import", "export", "list"}
+	DynoSizes    = []string{"eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l", "performance-l-ram", "performance-xl", "performance-2xl"}
+	Routers      = []string{"router2", "legacy"}
+	Modes        = []string{"compress", "amplify"}
+	Sources      = []string{"dns", "api"}
+	Breaches     = []string{"rollback", "abort", "continue"}
+	Verdicts     = []string{"pass", "fail", "inconclusive"}
+	Effects      = []string{"required", "optional"}
+	Metrics      = []string{"p50", "p95", "p99", "error_rate"}
+	Platforms    = []string{"heroku", "aws"}
+	ImageNames   = []string{"postgres", "redis", "mongo", "localstack", "toxiproxy", "service"}
+	Endpoints    = []string{"validate", "redeem", "rollback", "create", "get", "import", "export", "list"}
 )
 
 func oneOf(v string, set []string) bool {

@@ -21,7 +21,7 @@ func TestNodeDrainEvidence(t *testing.T) {
 		ev(start.Add(-2*time.Second).Truncate(time.Second), "Scheduled"), // the pod's first start
 		ev(start.Add(10*time.Millisecond), "Cordon"),
 		ev(start.Add(80*time.Millisecond), "Evicted"),
-		ev(start.Truncate(time.Second), "Scheduled"), // its replacement, stamped 11:25:09
+		ev(start.Truncate(time.Second), "Scheduled"),      // its replacement, stamped 11:25:09
 		ev(start.Add(-100*time.Millisecond), "Scheduled"), // precise, and before the drain
 	}}
 	got := (&nodeDrain{drained: "worker"}).Evidence(rec, Window{Start: start, End: start.Add(10 * time.Second)})

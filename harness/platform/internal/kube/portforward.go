@@ -63,9 +63,12 @@ func (p *Platform) ProbeReplicas(ctx context.Context) (addrs []string, stop func
 		}
 		stops = append(stops, stopCh)
 		ports, err := fw.GetPorts()
-		if err != nil || len(ports) == 0 {
+		if err == nil && len(ports) == 0 {
+			err = errors.New("none forwarded")
+		}
+		if err != nil {
 			stop()
-			return nil, func() {}, fmt.Errorf("port-forward to pod %s: no local port: %v", r.Name, err)
+			return nil, func() {}, fmt.Errorf("port-forward to pod %s: local port: %w", r.Name, err)
 		}
 		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(int(ports[0].Local)))
 	}
