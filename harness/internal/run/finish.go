@@ -71,6 +71,9 @@ func (r *rehearsal) finish(ctx context.Context, stopErr error) (*Outcome, error)
 		if err != nil {
 			return nil, fmt.Errorf("read final state: %w", err)
 		}
+		if st.Reads > 2 {
+			r.event("final state: the service was still committing after the traffic ended; read again until it settled (%d voucher reads)", st.Reads)
+		}
 		if r.p.partner {
 			ids := make([]string, 0, len(st.Redemptions))
 			for _, red := range st.Redemptions {

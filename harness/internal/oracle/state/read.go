@@ -10,7 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"syscall"
 	"strings"
 	"time"
 
@@ -56,6 +58,11 @@ type Source struct {
 	ProbeSettle time.Duration
 	// HTTP is the client (default: 10s timeout per request).
 	HTTP *http.Client
+	// SettleTimeout bounds the wait for the vouchers and the redemptions
+	// to stop changing (default 45 s: couponapi's DB_TIMEOUT of the
+	// slowest shipped scenario, 30 s, with room); SettleEvery is the pause
+	// between reads (default 1 s).
+	SettleTimeout, SettleEvery time.Duration
 }
 
 // CacheFillSlack is how much older than the documented bound a validate
@@ -85,16 +92,22 @@ func Read(ctx context.Context, src Source) (*State, error) {
 	if src.HTTP == nil {
 		src.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
-	r := reader{src: src}
+	if src.SettleTimeout <= 0 {
+		src.SettleTimeout = 45 * time.Second
+	}
+	if src.SettleEvery <= 0 {
+		src.SettleEvery = time.Second
+	}
+	r := &reader{src: src}
 	st := &State{CacheBound: src.CacheBound}
 
-	vouchers, err := r.vouchers(ctx)
+	vouchers, redemptions, err, rerr := r.settled(ctx, st)
 	if err != nil {
 		st.SetMissing(Vouchers, err.Error())
 	}
 	st.Vouchers = vouchers
 
-	redemptions, err := r.redemptions(ctx)
+	err = rerr
 	if err != nil {
 		st.SetMissing(Redemptions, err.Error())
 		st.SetMissing(Rollbacks, "redemptions unreadable")
@@ -135,8 +148,9 @@ func Read(ctx context.Context, src Source) (*State, error) {
 	}
 
 	if ok, _ := st.Has(Vouchers); ok {
-		st.ProbeTargets = src.ProbeURLs
 		validations, err := r.probe(ctx, Changed(st))
+		st.ProbeTargets = slices.DeleteFunc(slices.Clone(src.ProbeURLs), func(u string) bool { return slices.Contains(r.gone, u) })
+		st.ProbeGone = r.gone
 		if err != nil {
 			st.SetMissing(Validations, err.Error())
 		}
@@ -178,7 +192,12 @@ func Changed(st *State) []Voucher {
 	return out
 }
 
-type reader struct{ src Source }
+type reader struct {
+	src Source
+	// gone are the probe targets that refused the connection: replicas
+	// stopped since the probes were listed.
+	gone []string
+}
 
 // call sends one API request and decodes a 200 answer into out.
 func (r reader) call(ctx context.Context, base, method, path string, body, out any) error {
@@ -221,6 +240,54 @@ func (r reader) call(ctx context.Context, base, method, path string, body, out a
 
 // vouchers reads the listed codes one by one, or every voucher through the
 // CSV export.
+// settled reads the vouchers, then the redemptions, then the vouchers
+// again, until the two voucher reads agree: the redemptions read between
+// them then belong to the balances and counts read. The service may still
+// be committing after the traffic ended (a request its client gave up on,
+// held by a slow database, commits later), and a state read across such a
+// commit shows money that moved without its redemption, or the reverse —
+// a violation the service never made. Reads repeat every SettleEvery
+// until SettleTimeout; a state still changing then leaves the vouchers
+// missing, so the invariants that need them say unknown instead of
+// broken. st.Reads counts the voucher reads.
+func (r reader) settled(ctx context.Context, st *State) (vouchers []Voucher, redemptions []Redemption, verr, rerr error) {
+	deadline := time.Now().Add(r.src.SettleTimeout)
+	vouchers, verr = r.vouchers(ctx)
+	st.Reads = 1
+	for {
+		redemptions, rerr = r.redemptions(ctx)
+		if verr != nil || rerr != nil {
+			return vouchers, redemptions, verr, rerr
+		}
+		again, err := r.vouchers(ctx)
+		st.Reads++
+		if err != nil {
+			return vouchers, redemptions, err, nil
+		}
+		if sameVouchers(vouchers, again) {
+			return vouchers, redemptions, nil, nil
+		}
+		vouchers = again
+		if time.Now().After(deadline) {
+			return vouchers, redemptions, fmt.Errorf("still changing after %d reads over %s: the service was committing while the final state was read", st.Reads, r.src.SettleTimeout), nil
+		}
+		select {
+		case <-ctx.Done():
+			return vouchers, redemptions, ctx.Err(), nil
+		case <-time.After(r.src.SettleEvery):
+		}
+	}
+}
+
+// sameVouchers reports whether two reads of the vouchers agree.
+func sameVouchers(a, b []Voucher) bool {
+	return slices.EqualFunc(a, b, func(x, y Voucher) bool {
+		qx, qy := x.Quantity, y.Quantity
+		x.Quantity, y.Quantity = nil, nil
+		return x == y && (qx == nil) == (qy == nil) && (qx == nil || *qx == *qy)
+	})
+}
+
 func (r reader) vouchers(ctx context.Context) ([]Voucher, error) {
 	if len(r.src.Vouchers) == 0 {
 		var buf bytes.Buffer
@@ -433,7 +500,7 @@ func probeAmount(v Voucher) int64 {
 }
 
 // probe sends one validate per voucher to every probe URL.
-func (r reader) probe(ctx context.Context, vouchers []Voucher) ([]Validation, error) {
+func (r *reader) probe(ctx context.Context, vouchers []Voucher) ([]Validation, error) {
 	if len(vouchers) == 0 {
 		return nil, nil
 	}
@@ -446,11 +513,20 @@ func (r reader) probe(ctx context.Context, vouchers []Voucher) ([]Validation, er
 	}
 	var out []Validation
 	for _, target := range r.src.ProbeURLs {
-		for _, v := range vouchers {
+		for i, v := range vouchers {
 			amount := probeAmount(v)
 			body := api.ValidateRequest{Customer: api.Customer{SourceID: "oracle-probe"}, Order: api.Order{Amount: amount}}
 			var ans api.ValidateResponse
 			if err := r.call(ctx, target, http.MethodPost, api.ValidatePath(v.Code), body, &ans); err != nil {
+				// A replica that stopped after the probes were listed (a
+				// dyno's R15, a pod evicted) refuses the connection: it
+				// holds no cache any more, and no client can reach it.
+				// It is recorded and skipped; any other failure, or one
+				// after it answered, leaves the validations missing.
+				if i == 0 && errors.Is(err, syscall.ECONNREFUSED) {
+					r.gone = append(r.gone, target)
+					break
+				}
 				return out, fmt.Errorf("probe %s: %w", target, err)
 			}
 			val := Validation{Voucher: v.Code, Target: target, Amount: amount, Valid: ans.Valid, Reason: ans.Reason, Key: ans.Key, At: time.Now()}
@@ -460,6 +536,9 @@ func (r reader) probe(ctx context.Context, vouchers []Voucher) ([]Validation, er
 			}
 			out = append(out, val)
 		}
+	}
+	if len(r.gone) == len(r.src.ProbeURLs) {
+		return out, fmt.Errorf("probe: every target refused the connection: %v", r.gone)
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -73,6 +74,10 @@ type fakeAPI struct {
 	redemptions []api.Redemption
 	validates   atomic.Int64
 	staleValid  bool
+	// landing is how many export reads still see a write land: each of
+	// them shows GIFT1's balance a little lower (-1 for ever).
+	landing atomic.Int64
+	exports atomic.Int64
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +87,11 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case r.URL.Path == api.PathExport:
+		n := f.exports.Add(1)
+		if l := f.landing.Load(); l < 0 || n <= l {
+			fmt.Fprint(w, strings.Replace(exportCSV, "10000,,,,,true,0,", fmt.Sprintf("10000,,,,,true,%d,", 100*n), 1))
+			return
+		}
 		fmt.Fprint(w, exportCSV)
 	case r.URL.Path == api.PathRedemptions:
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
@@ -127,7 +137,13 @@ func TestRead(t *testing.T) {
 	other := httptest.NewServer(f)
 	defer other.Close()
 
-	st, err := Read(context.Background(), Source{ServiceURL: srv.URL, ProbeURLs: []string{srv.URL, other.URL}, AppID: "app", AppToken: "secret"})
+	// A replica that stopped after the probes were listed refuses them.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	gone := "http://" + l.Addr().String()
+	require.NoError(t, l.Close())
+
+	st, err := Read(context.Background(), Source{ServiceURL: srv.URL, ProbeURLs: []string{srv.URL, gone, other.URL}, AppID: "app", AppToken: "secret"})
 	require.NoError(t, err)
 	require.Len(t, st.Vouchers, 3)
 	require.Len(t, st.Redemptions, 250, "every page read")
@@ -149,11 +165,18 @@ func TestRead(t *testing.T) {
 	require.Len(t, st.Validations, 6)
 	require.EqualValues(t, 6, f.validates.Load())
 	require.Equal(t, []string{srv.URL, other.URL}, st.ProbeTargets)
+	require.Equal(t, []string{gone}, st.ProbeGone, "skipped and named, not fatal")
 	require.True(t, st.Validations[0].Valid)
 	require.Equal(t, srv.URL, st.Validations[0].Target)
 	require.Equal(t, "GIFT1", st.Validations[1].Voucher)
 	require.EqualValues(t, 1, st.Validations[1].Amount)
 	require.Equal(t, other.URL, st.Validations[5].Target)
+
+	st, err = Read(context.Background(), Source{ServiceURL: srv.URL, ProbeURLs: []string{gone}, AppID: "app", AppToken: "secret"})
+	require.NoError(t, err)
+	ok, why = st.Has(Validations)
+	require.False(t, ok, "with every target gone nothing was probed")
+	require.Contains(t, why, "every target refused")
 
 	st, err = Read(context.Background(), Source{ServiceURL: srv.URL, AppID: "app", AppToken: "secret", Vouchers: []string{"SAVE10"}})
 	require.NoError(t, err)
@@ -189,4 +212,39 @@ func TestReadRecordsWhatIsMissing(t *testing.T) {
 
 	_, err = Read(context.Background(), Source{})
 	require.Error(t, err)
+}
+
+// A state read while the service still commits is read again until two
+// voucher reads around the redemptions agree; one that never settles
+// leaves the vouchers missing rather than judged.
+func TestReadWaitsForTheStateToSettle(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		landing   int64
+		wantReads int
+		missing   string
+	}{
+		{"nothing landing", 0, 2, ""},
+		{"two writes land", 2, 4, ""},
+		{"never settles", -1, 0, "still changing after"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeAPI{}
+			f.landing.Store(tc.landing)
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			st, err := Read(context.Background(), Source{ServiceURL: srv.URL, AppID: "app", AppToken: "secret",
+				SettleTimeout: 300 * time.Millisecond, SettleEvery: 20 * time.Millisecond})
+			require.NoError(t, err)
+			ok, why := st.Has(Vouchers)
+			if tc.missing != "" {
+				require.False(t, ok)
+				require.Contains(t, why, tc.missing)
+				return
+			}
+			require.True(t, ok, why)
+			require.Equal(t, tc.wantReads, st.Reads)
+			require.Equal(t, int64(0), st.Vouchers[1].FinalBalance, "the settled balance, not one read mid-write")
+		})
+	}
 }

@@ -48,6 +48,10 @@ type State struct {
 	// ProbeTargets are the URLs every changed voucher was probed on (one
 	// per replica of each platform, when the run could address them).
 	ProbeTargets []string `json:"probe_targets,omitempty"`
+	// ProbeGone are the targets that refused the connection at their
+	// first probe: replicas stopped after they were listed (no cache left
+	// to be stale, no client reaching them).
+	ProbeGone []string `json:"probe_gone,omitempty"`
 	// Database is the same vouchers and redemptions read from Postgres
 	// directly (couponapi's schema), bypassing the service: the second
 	// reading the ledger invariant holds against the first.
@@ -63,6 +67,9 @@ type State struct {
 	// Derived names parts that were reconstructed from other parts rather
 	// than read, with how.
 	Derived map[Part]string `json:"derived,omitempty"`
+	// Reads is how many times the vouchers were read before two reads
+	// around the redemptions agreed (2 when nothing was still changing).
+	Reads int `json:"reads,omitempty"`
 	// EventsWait is how long the reader waited for the outbox to drain.
 	EventsWait time.Duration `json:"events_wait_ns,omitempty"`
 	ReadAt     time.Time     `json:"read_at"`
