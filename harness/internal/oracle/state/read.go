@@ -12,8 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"syscall"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
