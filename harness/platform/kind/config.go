@@ -9,7 +9,7 @@
 // a pod cannot reach. Deploy relays each of them from a port on the gateway
 // of the "kind" Docker network (the host as seen from the nodes; package
 // relay) and gives the pods those addresses, so the bytes still cross the
-// target's fault links; with StackHost set it only rewrites the hosts.
+// target's fault links; StackHost names another address for the relay.
 // Either stack driver serves: the embedded one's servers are on loopback
 // too. The service image comes from the docker driver's build.
 package kind

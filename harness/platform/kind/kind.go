@@ -54,17 +54,13 @@ type Options struct {
 	// LogDir receives the cluster's logs (`kind export logs`) when Deploy
 	// fails; CollectLogs writes them on demand.
 	LogDir string
-	// StackHost, when set, is an address of the host where the cluster
-	// reaches the stack's endpoints on their own ports (a stack that
-	// listens on all interfaces): loopback hosts in the service's
-	// environment are rewritten to it and nothing is relayed.
+	// StackHost is the address of the host the relay listens on: each
+	// loopback endpoint in the service's environment (the stack's servers
+	// and fault links, the partner) is relayed from a port on it (package
+	// relay), and the environment names the relay's address. Default: the
+	// gateway of Network, the host as the nodes see it.
 	StackHost string
 	// Network is the Docker network of the kind nodes. Default "kind".
-	// Without StackHost, each loopback endpoint in the service's
-	// environment (the stack's servers and fault links, the partner) is
-	// relayed from a port on this network's gateway, the host as the nodes
-	// see it (package relay), and the environment names the relay's
-	// address.
 	Network string
 	// Egress is the source address of relayed connections: the target's
 	// egress address, the one a partner's allow-list names. Empty: the
@@ -211,9 +207,7 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	docker, kp := p.docker, p.kp
 	p.mu.Unlock()
 
-	if p.opts.StackHost != "" {
-		spec.Env = kube.RewriteEnv(spec.Env, p.opts.StackHost)
-	} else if spec.Env, err = p.relayEnv(ctx, docker, spec.Env); err != nil {
+	if spec.Env, err = p.relayEnv(ctx, docker, spec.Env); err != nil {
 		return fmt.Errorf("kind deploy: %w", err)
 	}
 
@@ -315,18 +309,24 @@ func (p *Platform) load(ctx context.Context, image string) error {
 // the cluster's name) of a cluster Up created.
 func (p *Platform) KubeconfigPath() string { return p.kubeconfigPath() }
 
-// relayEnv starts the relay on the nodes' network gateway (once) and
-// returns env with every loopback endpoint replaced by its relayed address.
+// relayEnv starts the relay on StackHost, by default the nodes' network
+// gateway (once), and returns env with every loopback endpoint replaced by
+// its relayed address.
 func (p *Platform) relayEnv(ctx context.Context, docker *client.Client, env map[string]string) (map[string]string, error) {
 	p.mu.Lock()
 	rl := p.relay
 	p.mu.Unlock()
 	if rl == nil {
-		gw, err := NetworkGateway(ctx, docker, p.opts.Network)
-		if err != nil {
-			return nil, fmt.Errorf("find the host address for pods: %w", err)
+		host := p.opts.StackHost
+		if host == "" {
+			gw, err := NetworkGateway(ctx, docker, p.opts.Network)
+			if err != nil {
+				return nil, fmt.Errorf("find the host address for pods: %w", err)
+			}
+			host = gw
 		}
-		if rl, err = relay.New(relay.Options{Host: gw, Egress: p.opts.Egress}); err != nil {
+		var err error
+		if rl, err = relay.New(relay.Options{Host: host, Egress: p.opts.Egress}); err != nil {
 			return nil, err
 		}
 		p.mu.Lock()

@@ -44,26 +44,12 @@ func MapLoopback(value string, to func(host, port string) (string, string, error
 
 // RewriteLoopback returns value with a loopback host replaced by host,
 // keeping the port (see MapLoopback for the forms it knows). An empty host
-// changes nothing.
-//
-// Pods cannot reach the harness host's loopback: for a cluster that
-// reaches the stack at another address of the host, the stack's endpoints
-// are rewritten to it.
+// changes nothing. (Endpoints pods must reach are relayed: ExposeEnv.)
 func RewriteLoopback(value, host string) string {
 	if host == "" {
 		return value
 	}
 	out, _ := MapLoopback(value, func(_, port string) (string, string, error) { return host, port, nil })
-	return out
-}
-
-// RewriteEnv applies RewriteLoopback to every value of env and returns a
-// new map.
-func RewriteEnv(env map[string]string, host string) map[string]string {
-	out := make(map[string]string, len(env))
-	for k, v := range env {
-		out[k] = RewriteLoopback(v, host)
-	}
 	return out
 }
 

@@ -29,7 +29,6 @@ func TestRewriteLoopback(t *testing.T) {
 	}
 	require.Equal(t, "http://[fd00::1]:80/", RewriteLoopback("http://127.0.0.1:80/", "fd00::1"))
 	require.Equal(t, "127.0.0.1:1", RewriteLoopback("127.0.0.1:1", ""), "no host, no change")
-	require.Equal(t, map[string]string{"A": "10.9.8.7:1", "B": "x"}, RewriteEnv(map[string]string{"A": "localhost:1", "B": "x"}, "10.9.8.7"))
 }
 
 func FuzzRewriteLoopback(f *testing.F) {
