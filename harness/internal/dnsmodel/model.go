@@ -198,6 +198,19 @@ func (m *Model) clientFor(id string) *client {
 	return c
 }
 
+// Unit names the virtual client a client id belongs to: ids that share a
+// virtual client (Config.Clients > 0 spreads them over a fixed number)
+// share its resolver cache and connection, so a run split into shards must
+// keep them in one shard (replay.Plan.Shard). It depends only on the seed,
+// the configuration and the id.
+func (m *Model) Unit(clientID string) uint64 {
+	h := m.hash(clientID)
+	if len(m.clients) > 0 {
+		return h % uint64(len(m.clients))
+	}
+	return h
+}
+
 // hash is FNV-1a of id, seeded.
 func (m *Model) hash(id string) uint64 {
 	h := uint64(14695981039346656037) ^ m.seed

@@ -134,6 +134,11 @@ type Config struct {
 	// "<id>-r<n>") and its own vegeta result, resolved afresh through the
 	// Resolver. Zero never retries.
 	Retries int
+	// Via dials some "address:port"s through others ("host:port"): a
+	// shard worker in a pod reaches the platforms on the host's loopback
+	// through relays. Requests still name, and are reported under, the
+	// address the resolver gave.
+	Via map[string]string
 	// RetryBackoff is the wait between an attempt's end and its retry,
 	// doubled for each further retry (zero means DefaultRetryBackoff). It
 	// is client time: neither the multiplier nor Compress scales it.
@@ -238,9 +243,18 @@ func New(cfg Config) (*Replayer, error) {
 		cfg.RetryBackoff = DefaultRetryBackoff
 	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if len(cfg.Via) > 0 {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if via, ok := cfg.Via[addr]; ok {
+				addr = via
+			}
+			return dialer.DialContext(ctx, network, addr)
+		}
+	}
 	tr := &http.Transport{
 		Proxy:               nil, // load goes where the resolver says, never through a proxy
-		DialContext:         dialer.DialContext,
+		DialContext:         dial,
 		MaxIdleConnsPerHost: cfg.MaxConnections,
 		MaxConnsPerHost:     cfg.MaxConnections,
 		IdleConnTimeout:     90 * time.Second,

@@ -62,6 +62,11 @@ type Result struct {
 	// requests, and what share of the requests that reached a platform.
 	PlatformRequests map[string]int64   `json:"platform_requests"`
 	ObservedSplit    map[string]float64 `json:"observed_split"`
+	// Unsent counts the planned requests a lost shard worker never sent,
+	// and LostShards names those workers (a sharded replay, see package
+	// shard): the stage's traffic was partial.
+	Unsent     int64 `json:"unsent,omitempty"`
+	LostShards []int `json:"lost_shards,omitempty"`
 	// Incomplete is set when the stage was stopped before its slice ended.
 	Incomplete bool `json:"incomplete,omitempty"`
 }
@@ -151,6 +156,7 @@ type recorder struct {
 	hist                 HistoryWriter
 	out                  *bufio.Writer
 	enc                  vegeta.Encoder
+	values               ResultWriter // instead of out and enc, when Stage.Results is one
 	err                  error
 	all                  stats.Histogram
 	byPlatform, byOp     map[string]*stats.Histogram
@@ -169,7 +175,9 @@ func newRecorder(st Stage, cfg Config, start time.Time, runSent, runLate, runBeh
 		byPlatform: map[string]*stats.Histogram{}, byOp: map[string]*stats.Histogram{},
 		codes: map[int]int64{}, keys: map[string]int64{}, platform: map[string]int64{},
 	}
-	if st.Results != nil {
+	if rw, ok := st.Results.(ResultWriter); ok {
+		rec.values = rw
+	} else if st.Results != nil {
 		rec.out = bufio.NewWriterSize(st.Results, 64<<10)
 		rec.enc = vegeta.NewEncoder(rec.out)
 	}
@@ -199,7 +207,11 @@ func (r *recorder) done(op *history.Op, res *vegeta.Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.write(op)
-	if r.enc != nil {
+	if r.values != nil {
+		if err := r.values.WriteResult(res); err != nil {
+			r.fail(fmt.Errorf("vegeta results: %w", err))
+		}
+	} else if r.enc != nil {
 		// Encoded from the recorder's own copy, so the caller's does
 		// not escape to the heap.
 		r.res = *res

@@ -2,7 +2,6 @@ package run
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -68,6 +67,7 @@ type rehearsal struct {
 	r53     *weights.Client
 	zoneID  string
 	model   *dnsmodel.Model
+	dnsSpec dnsmodel.Spec // how model was built, for the shards of a sharded replay
 	clock   *stageClock
 	replay  *replay.Replayer
 	nemesis *chaos.Nemesis
@@ -293,24 +293,18 @@ func (r *rehearsal) startDNS(ctx context.Context) error {
 		return err
 	}
 	d := r.p.scn.DNS
-	var src dnsmodel.Source
-	switch d.Source {
-	case "api":
-		src = dnsmodel.NewRoute53Source(c, r.zoneID, d.Record, false, time.Second)
-	default:
-		if e.DNSAddr == "" {
-			return errors.New("dns.source is dns but this stack has no weighted DNS server (use dns.source: api)")
-		}
-		src = dnsmodel.NewDNSSource(e.DNSAddr, d.Record, false)
+	r.dnsSpec = dnsmodel.Spec{
+		Source: d.Source, Route53URL: e.Route53URL, AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
+		ZoneID: r.zoneID, Record: d.Record, DNSAddr: e.DNSAddr, Seed: r.p.scn.Seed,
+		Config: dnsmodel.Config{
+			Clients:          d.Clients,
+			TTLIgnoringShare: d.TTLIgnoringShare,
+			KeepAlive:        d.KeepAlive.D(),
+			Targets:          map[netip.Addr]string{herokuAddr: platform.Heroku, targetAddr: platform.Target},
+			Window:           r.p.scn.Gate.Interval.D(),
+		},
 	}
-	r.model, err = dnsmodel.New(dnsmodel.Config{
-		Clients:          d.Clients,
-		TTLIgnoringShare: d.TTLIgnoringShare,
-		KeepAlive:        d.KeepAlive.D(),
-		Targets:          map[netip.Addr]string{herokuAddr: platform.Heroku, targetAddr: platform.Target},
-		Window:           r.p.scn.Gate.Interval.D(),
-	}, src, r.p.scn.Seed)
-	if err != nil {
+	if r.model, err = dnsmodel.Build(ctx, r.dnsSpec); err != nil {
 		return err
 	}
 	r.clock = newStageClock(r.model)
