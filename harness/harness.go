@@ -19,6 +19,7 @@ import (
 	"github.com/cutover/cutover/couponapi/api"
 	"github.com/cutover/cutover/harness/internal/oracle"
 	"github.com/cutover/cutover/harness/internal/run"
+	"github.com/cutover/cutover/harness/internal/shard"
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/harness/stack"
 	"github.com/cutover/cutover/internal/gobuild"
@@ -56,6 +57,15 @@ func StartStack(ctx context.Context, c StackConfig) (stack.Stack, error) {
 	return run.StartStack(ctx, c)
 }
 
+// WorkerOptions configure one shard worker of a sharded run
+// (traffic.shards): see Work.
+type WorkerOptions = shard.WorkerOptions
+
+// Work runs one shard worker (cutover worker) until the run coordinating
+// it is over: it sends its shard's requests and streams every operation
+// back.
+func Work(ctx context.Context, o WorkerOptions) error { return shard.Work(ctx, o) }
+
 // Invariants names every business invariant the oracle can check, sorted
 // (a scenario checks all of them but partner_sync unless it names some).
 func Invariants() []string { return oracle.Names() }
@@ -71,6 +81,13 @@ func Infra(driver string) Option { return func(o *run.Options) { o.Infra = drive
 
 // Target overrides the target platform (local, kind, kubeconfig).
 func Target(target string) Option { return func(o *run.Options) { o.Target = target } }
+
+// Shards splits the replay across n workers running where workers says
+// ("in-process", "job"; empty: the scenario's, else the default for its
+// target).
+func Shards(n int, workers string) Option {
+	return func(o *run.Options) { o.Shards, o.Workers = n, workers }
+}
 
 // Seed overrides the scenario's seed.
 func Seed(seed uint64) Option { return func(o *run.Options) { o.Seed = seed } }

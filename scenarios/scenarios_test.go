@@ -308,36 +308,7 @@ func TestSameSeedSameRun(t *testing.T) {
 	a := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
 	b := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
 
-	type request struct{ ID, F, Stage, Voucher, Key, Platform string }
-	requests := func(dir string) []request {
-		fh, err := os.Open(filepath.Join(dir, report.HistoryFile))
-		require.NoError(t, err)
-		defer fh.Close()
-		ops, err := history.Read(fh, dir)
-		require.NoError(t, err)
-		var out []request
-		for _, op := range ops {
-			// Retries depend on which requests timed out, and a rollback is
-			// only sent when its redeem succeeded: both depend on latency.
-			// Compare the other planned requests.
-			if op.Type == history.Invoke && op.Process != history.Nemesis && !strings.Contains(op.ID, ".r") && op.F != history.Rollback {
-				out = append(out, request{op.ID, op.F, op.Stage, op.Voucher, op.IdempotencyKey, op.Platform})
-			}
-		}
-		// The plan's order: request ids follow the trace.
-		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-		return out
-	}
-	ra, rb := requests(a.Dir), requests(b.Dir)
-	require.NotEmpty(t, ra)
-	require.Equal(t, len(ra), len(rb), "the same number of requests")
-	var diff []string
-	for i := range ra {
-		if ra[i] != rb[i] {
-			diff = append(diff, fmt.Sprintf("%+v != %+v", ra[i], rb[i]))
-		}
-	}
-	require.Empty(t, diff, "requests, their order and their routing must be the same (first run %s, second %s)", a.Dir, b.Dir)
+	requireSameRequests(t, a.Dir, b.Dir)
 
 	faults := func(s *report.Summary) []string {
 		var out []string
@@ -394,6 +365,80 @@ func TestSameSeedSameRun(t *testing.T) {
 	require.NotEmpty(t, regressed, "40 ms on every database round trip of the target's last stage is a regression")
 	for _, r := range regressed {
 		require.True(t, strings.HasPrefix(r, a.Summary.Stages[len(a.Summary.Stages)-1].Name), "only the stage with the fault regressed: %v", regressed)
+	}
+}
+
+// request is a planned request as the history shows it.
+type request struct{ ID, F, Stage, Voucher, Key, Platform string }
+
+// plannedRequests lists the first attempts of a run's planned requests,
+// in the plan's order (request ids follow the trace). Retries depend on
+// which requests timed out, and a rollback is only sent when its redeem
+// succeeded: both depend on latency, so they are left out.
+func plannedRequests(t *testing.T, dir string) []request {
+	t.Helper()
+	fh, err := os.Open(filepath.Join(dir, report.HistoryFile))
+	require.NoError(t, err)
+	defer fh.Close()
+	ops, err := history.Read(fh, dir)
+	require.NoError(t, err)
+	var out []request
+	for _, op := range ops {
+		if op.Type == history.Invoke && op.Process != history.Nemesis && !strings.Contains(op.ID, ".r") && op.F != history.Rollback {
+			out = append(out, request{op.ID, op.F, op.Stage, op.Voucher, op.IdempotencyKey, op.Platform})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// requireSameRequests checks that two runs sent the same planned
+// requests, in the same order, to the same platforms.
+func requireSameRequests(t *testing.T, dirA, dirB string) {
+	t.Helper()
+	ra, rb := plannedRequests(t, dirA), plannedRequests(t, dirB)
+	require.NotEmpty(t, ra)
+	require.Equal(t, len(ra), len(rb), "the same number of requests")
+	var diff []string
+	for i := range ra {
+		if ra[i] != rb[i] {
+			diff = append(diff, fmt.Sprintf("%+v != %+v", ra[i], rb[i]))
+		}
+	}
+	require.Empty(t, diff, "requests, their order and their routing must be the same (first run %s, second %s)", dirA, dirB)
+}
+
+// TestShardedRunSendsWhatOneProcessSends runs smoke twice with one seed:
+// once from one process, once split into two shard workers (in-process:
+// they talk to the run over HTTP as pods of an Indexed Job do). The shards
+// send the same planned requests, in the same order, to the same
+// platforms, and the run reaches the same verdict and invariants.
+func TestShardedRunSendsWhatOneProcessSends(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a scenario twice; skipped in -short")
+	}
+	bin := couponapitest.Binary(t)
+	const f = "smoke.yaml"
+	one := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
+	two := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin), harness.Shards(2, "in-process"))
+	requireSameRequests(t, one.Dir, two.Dir)
+	require.Empty(t, one.Summary.Shards)
+	require.Len(t, two.Summary.Shards, 2)
+	for _, w := range two.Summary.Shards {
+		require.Empty(t, w.Lost, "shard %d", w.Shard)
+	}
+	require.Equal(t, one.Summary.Verdict, two.Summary.Verdict, "%v / %v", one.Summary.Reasons, two.Summary.Reasons)
+	inv := func(s *report.Summary) map[string]string {
+		out := map[string]string{}
+		for _, i := range s.Invariants {
+			out[i.Name] = string(i.Result)
+		}
+		return out
+	}
+	require.Equal(t, inv(one.Summary), inv(two.Summary))
+	for i, st := range two.Summary.Stages {
+		require.Equal(t, one.Summary.Stages[i].Requests, st.Requests, "requests of %s", st.Name)
+		require.Zero(t, st.Unsent)
 	}
 }
 

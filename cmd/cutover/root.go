@@ -45,7 +45,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newRunCmd(), newListCmd(), newInfraCmd(), newCompareCmd(), newReportCmd(), newTraceCmd(), newCapacityCmd())
+	root.AddCommand(newVersionCmd(), newRunCmd(), newListCmd(), newInfraCmd(), newCompareCmd(), newReportCmd(), newTraceCmd(), newCapacityCmd(), newWorkerCmd())
 	return root
 }
 

@@ -57,11 +57,15 @@ const (
 
 // Summary is summary.json: the verdict of a run and the figures behind it.
 type Summary struct {
-	FormatVersion int    `json:"format_version"`
-	RunID         string `json:"run_id"`
-	Scenario      string `json:"scenario"`
-	ScenarioFile  string `json:"scenario_file"`
-	Seed          uint64 `json:"seed"`
+	FormatVersion int `json:"format_version"`
+	// Shards are the workers of a sharded replay (traffic.shards), with
+	// their clock offsets against the run; empty when one process sent
+	// everything.
+	Shards       []ShardWorker `json:"shards,omitempty"`
+	RunID        string        `json:"run_id"`
+	Scenario     string        `json:"scenario"`
+	ScenarioFile string        `json:"scenario_file"`
+	Seed         uint64        `json:"seed"`
 	// Driver is how the stack was provided: embedded or docker.
 	Driver string `json:"driver"`
 	// Target is the kind of target platform: local, kind or kubeconfig.
@@ -122,6 +126,12 @@ type Stage struct {
 	Gates    []Gate   `json:"gates"`
 	Breaches []Breach `json:"breaches"`
 	Faults   []Fault  `json:"faults"`
+
+	// LostShards names the shard workers of a sharded replay that were
+	// lost during the stage, and Unsent counts the planned requests they
+	// never sent: the stage ran on partial traffic.
+	LostShards []int `json:"lost_shards,omitempty"`
+	Unsent     int64 `json:"unsent,omitempty"`
 
 	// Machine is what the rehearsal machine and each component of the
 	// run (harness, router, load balancer, DNS model, the stack's servers,
@@ -475,4 +485,16 @@ func (s *Summary) Requests() int64 {
 		n += st.Requests
 	}
 	return n
+}
+
+// ShardWorker is one worker of a sharded replay as the run saw it.
+type ShardWorker struct {
+	Shard int    `json:"shard"`
+	Host  string `json:"host,omitempty"`
+	// ClockOffsetMS is the worker's clock minus the run's, known within
+	// ClockErrorMS (half the round trip it was measured by).
+	ClockOffsetMS float64 `json:"clock_offset_ms"`
+	ClockErrorMS  float64 `json:"clock_error_ms"`
+	// Lost says why the worker was lost; empty when it was not.
+	Lost string `json:"lost,omitempty"`
 }

@@ -66,6 +66,9 @@ func (f *File) applyDefaults() {
 	if !f.has("traffic.retries") {
 		s.Traffic.Retries = 1
 	}
+	if s.Traffic.Shards > 1 && s.Traffic.Workers == "" {
+		s.Traffic.Workers = DefaultShardWorkers(s.Target)
+	}
 	if s.Gate.Interval == 0 {
 		s.Gate.Interval = Duration(10 * time.Second)
 	}
@@ -113,4 +116,14 @@ func (f *File) stageName(step int) string {
 		}
 	}
 	return "stage-" + strconv.Itoa(n+1) + "-aws-" + strconv.Itoa(w.AWS*100/max(1, w.AWS+w.Heroku))
+}
+
+// DefaultShardWorkers is where a sharded replay's workers run when the
+// scenario does not say: on the target cluster when there is one (a job),
+// else in the cutover process.
+func DefaultShardWorkers(target string) string {
+	if target == "kind" || target == "kubeconfig" {
+		return "job"
+	}
+	return "in-process"
 }

@@ -137,6 +137,14 @@ type Traffic struct {
 	// idempotency key and body) or a rollback whose outcome was unknown: a
 	// timeout, a connection error, a 5xx such as Heroku's H12.
 	Retries int `yaml:"retries" json:"retries"`
+	// Shards splits the replay across that many workers, each sending
+	// the requests of its share of the virtual clients (0 or 1: one
+	// process sends everything). Workers says where they run: "job" (a
+	// Kubernetes Indexed Job on the target cluster, kind or kubeconfig)
+	// or "in-process" (goroutines of the cutover process, talking to it
+	// over HTTP as pods would: it tests the merge, it adds no capacity).
+	Shards  int    `yaml:"shards" json:"shards,omitempty"`
+	Workers string `yaml:"workers" json:"workers,omitempty"`
 }
 
 // Synth configures the trace synthesizer.

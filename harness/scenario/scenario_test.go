@@ -89,6 +89,10 @@ func TestInvalidFiles(t *testing.T) {
 		{"unknown service type", valid + "target: kubeconfig\naws: {kube_context: lab, stack_host: 10.0.0.1, service_type: ClusterIP}\n", 16, "aws.service_type", "not one of"},
 		{"node port without endpoint", valid + "target: kubeconfig\naws: {kube_context: lab, stack_host: 10.0.0.1, service_type: NodePort}\n", 0, "aws.endpoint", "required with service_type NodePort"},
 		{"stack host on another target", valid + "aws: {stack_host: 10.0.0.1}\n", 15, "aws.stack_host", "only with target kubeconfig"},
+		{"too many shards", strings.Replace(valid, "rate: 50}", "rate: 50}\n  shards: 65", 1), 6, "traffic.shards", "0..64"},
+		{"shards as a job without a cluster", strings.Replace(valid, "rate: 50}", "rate: 50}\n  shards: 2\n  workers: job", 1), 7, "traffic.workers", "Indexed Job on the target cluster"},
+		{"unknown shard workers", strings.Replace(valid, "rate: 50}", "rate: 50}\n  shards: 2\n  workers: lambda", 1), 7, "traffic.workers", "not one of"},
+		{"workers without shards", strings.Replace(valid, "rate: 50}", "rate: 50}\n  workers: job", 1), 6, "traffic.workers", "only with traffic.shards"},
 		{"failing invariant not checked", valid + "invariants: [bounds]\nexpect: {verdict: fail, failing_invariants: [idempotency]}\n", 16, "expect.failing_invariants[0]", "not among"},
 		{"bad yaml", "name: [\n", 0, "", ""},
 	} {

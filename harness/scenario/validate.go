@@ -14,6 +14,8 @@ import (
 var (
 	Infras  = []string{"embedded", "docker"}
 	Targets = []string{"local", "kind", "kubeconfig"}
+	// ShardWorkers are where the workers of a sharded replay run.
+	ShardWorkers = []string{"job", "in-process"}
 	// ServiceTypes are the Service types of target kubeconfig.
 	ServiceTypes = []string{"LoadBalancer", "NodePort"}
 	DynoSizes    = []string{"eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l", "performance-l-ram", "performance-xl", "performance-2xl"}
@@ -169,6 +171,9 @@ func (f *File) validate() Errors {
 	}
 	if t.Retries < 0 || t.Retries > 10 {
 		c.add("traffic.retries", "%d is out of range 0..10", t.Retries)
+	}
+	if field, problem := ShardsProblem(t.Shards, t.Workers, s.Target); problem != "" {
+		c.add(field, "%s", problem)
 	}
 
 	c.steps()
@@ -402,4 +407,23 @@ func (c *checker) kubeconfigTarget(s *Scenario) {
 	if a.ServiceType == "NodePort" && a.Endpoint == "" {
 		c.add("aws.endpoint", "required with service_type NodePort: where this host reaches the node port")
 	}
+}
+
+// ShardsProblem checks traffic.shards and traffic.workers against the
+// target (the scenario's, or the --shards/--workers/--target flags): it
+// returns the field at fault and the problem, or "" when they fit.
+func ShardsProblem(shards int, workers, target string) (field, problem string) {
+	switch {
+	case shards < 0 || shards > 64:
+		return "traffic.shards", fmt.Sprintf("%d is out of range 0..64", shards)
+	case shards <= 1 && workers != "":
+		return "traffic.workers", "only with traffic.shards above 1"
+	case shards <= 1:
+		return "", ""
+	case !slices.Contains(ShardWorkers, workers):
+		return "traffic.workers", fmt.Sprintf("%q is not one of %v", workers, ShardWorkers)
+	case workers == "job" && target != "kind" && target != "kubeconfig":
+		return "traffic.workers", fmt.Sprintf("job runs the shards as a Kubernetes Indexed Job on the target cluster: target %s has none (use in-process, or target kind or kubeconfig)", target)
+	}
+	return "", ""
 }

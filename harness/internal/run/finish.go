@@ -197,6 +197,7 @@ func (r *rehearsal) summary(ops []history.Op, results []oracle.Result, stopErr e
 		ExpectedVerdict: report.Verdict(r.p.scn.Expect.Verdict),
 		Started:         r.started, Finished: now, DurationS: now.Sub(r.started).Seconds(),
 		Rollback: r.rollback,
+		Shards:   r.shardWorkers(),
 	}
 	rec, err := r.record(ops)
 	if err != nil {

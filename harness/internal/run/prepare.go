@@ -67,6 +67,20 @@ func prepare(path string, opts Options) (*plan, error) {
 	if opts.Seed != 0 {
 		s.Seed = opts.Seed
 	}
+	if opts.Shards != 0 || opts.Workers != "" {
+		if opts.Shards != 0 {
+			s.Traffic.Shards = opts.Shards
+		}
+		if opts.Workers != "" {
+			s.Traffic.Workers = opts.Workers
+		}
+		if s.Traffic.Shards > 1 && s.Traffic.Workers == "" {
+			s.Traffic.Workers = scenario.DefaultShardWorkers(s.Target)
+		}
+		if field, problem := scenario.ShardsProblem(s.Traffic.Shards, s.Traffic.Workers, s.Target); problem != "" {
+			errs = append(errs, fmt.Errorf("--shards/--workers: %s: %s", field, problem))
+		}
+	}
 	p := &plan{file: f, orig: s, scn: s, quick: 1, faults: map[int]chaos.Fault{}}
 	switch cr := s.DNS.Route53Credentials; {
 	case opts.Route53Credentials.Required():

@@ -21,6 +21,7 @@ import (
 	"github.com/cutover/cutover/harness/internal/partner"
 	"github.com/cutover/cutover/harness/internal/progress"
 	"github.com/cutover/cutover/harness/internal/replay"
+	"github.com/cutover/cutover/harness/internal/shard"
 	"github.com/cutover/cutover/harness/internal/weights"
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/platform/heroku"
@@ -70,6 +71,9 @@ type rehearsal struct {
 	dnsSpec dnsmodel.Spec // how model was built, for the shards of a sharded replay
 	clock   *stageClock
 	replay  *replay.Replayer
+	// sender sends each stage: replay, or shards when the replay is split.
+	sender  stageSender
+	shards  *shard.Coordinator
 	nemesis *chaos.Nemesis
 	gate    *gate
 	machine *machineWatch // nil when the machine cannot be sampled
@@ -175,8 +179,11 @@ func (r *rehearsal) run(ctx context.Context) (_ *Outcome, err error) {
 	if err := r.startReplay(); err != nil {
 		return nil, err
 	}
+	if err := r.startShards(ctx, tr); err != nil {
+		return nil, &InfraError{Err: fmt.Errorf("shard workers: %w", err)}
+	}
 	if r.machine != nil {
-		r.machine.counters = r.replay.Counters
+		r.machine.counters = r.sender.Counters
 	}
 	stopDisplay := r.startDisplay(ctx)
 	stepsErr := r.steps(ctx, tr)

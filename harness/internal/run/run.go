@@ -30,6 +30,10 @@ type Options struct {
 	Out string
 	// Seed overrides the scenario's seed when non-zero.
 	Seed uint64
+	// Shards and Workers override traffic.shards and traffic.workers
+	// when set: split the replay across that many workers.
+	Shards  int
+	Workers string
 	// Quick scales the scenario's durations down (see scenario.Quickened).
 	Quick bool
 	// ServiceBinary is the reference service binary (couponapi) used when

@@ -146,7 +146,7 @@ func (r *rehearsal) hold(ctx context.Context, tr *traffic, index int, h *scenari
 	if r.p.scn.Traffic.Mode == "amplify" {
 		mode = replay.Amplify
 	}
-	res, rerr := r.replay.Replay(hctx, replay.Stage{
+	res, rerr := r.sender.Replay(hctx, replay.Stage{
 		Name:       h.Name,
 		Trace:      tr.reader,
 		From:       from,
@@ -164,6 +164,7 @@ func (r *rehearsal) hold(ctx context.Context, tr *traffic, index int, h *scenari
 	}
 	st.Finished = time.Now()
 	st.Breaches = breaches
+	st.LostShards, st.Unsent = res.LostShards, res.Unsent
 	if st.DurationS = st.Finished.Sub(st.Started).Seconds(); st.DurationS > 0 && res.Planned > 0 {
 		st.PlannedRate = float64(res.Planned) / (float64(to-from) / r.p.scn.Traffic.Multiplier / r.p.quick / float64(time.Second))
 	}

@@ -52,6 +52,12 @@ type Job struct {
 	Replay Replay `json:"replay"`
 	// DNS builds the client DNS model.
 	DNS dnsmodel.Spec `json:"dns"`
+	// Reach lists the endpoints ("host:port") a worker must reach beside
+	// the coordinator: the platforms' addresses and the Route53 API. A
+	// worker told how it reaches each (WorkerOptions.Reach, in this order:
+	// a pod goes through relays) dials them that way; one told nothing
+	// dials them as they are.
+	Reach []string `json:"reach,omitempty"`
 }
 
 // Replay is the part of replay.Config a worker is given.

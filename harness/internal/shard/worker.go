@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,9 @@ type WorkerOptions struct {
 	// Dir is where the trace is downloaded; empty uses a temporary
 	// directory, removed at the end.
 	Dir string
+	// Reach says how this worker reaches each of Job.Reach, in order;
+	// empty reaches them as they are.
+	Reach []string
 	// Logf reports what the worker does; nil discards it.
 	Logf func(format string, args ...any)
 }
@@ -59,6 +63,9 @@ func Work(ctx context.Context, opts WorkerOptions) error {
 	}
 	if opts.Shard < 0 || opts.Shard >= job.Shards {
 		return fmt.Errorf("shard %d: the job has shards 0..%d", opts.Shard, job.Shards-1)
+	}
+	if err := reachThrough(&job, opts.Reach); err != nil {
+		return err
 	}
 	offset, rtt, err := w.clock(ctx)
 	if err != nil {
@@ -134,6 +141,32 @@ func Work(ctx context.Context, opts WorkerOptions) error {
 			return err
 		}
 	}
+}
+
+// reachThrough rewrites the job for a worker that reaches the job's
+// endpoints through others: the platforms are dialed through them (the
+// requests still name, and report, the platforms' own addresses) and the
+// Route53 API is called at its relayed address.
+func reachThrough(job *Job, reach []string) error {
+	if len(reach) == 0 {
+		return nil
+	}
+	if len(reach) != len(job.Reach) {
+		return fmt.Errorf("worker: --reach: %d endpoints given, the job lists %d (%v)", len(reach), len(job.Reach), job.Reach)
+	}
+	via := map[string]string{}
+	for i, from := range job.Reach {
+		via[from] = reach[i]
+	}
+	job.Replay.Via = via
+	if u, err := url.Parse(job.DNS.Route53URL); err == nil && via[u.Host] != "" {
+		u.Host = via[u.Host]
+		job.DNS.Route53URL = u.String()
+	}
+	if to := via[job.DNS.DNSAddr]; to != "" {
+		job.DNS.DNSAddr = to
+	}
+	return nil
 }
 
 // workerRun is a worker's connection to its coordinator.

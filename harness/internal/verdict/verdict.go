@@ -16,7 +16,8 @@ import (
 //
 //   - fail: the run did not finish; a gate failed or broke and was acted
 //     on; an invariant was broken; a regression against the baseline.
-//   - inconclusive: an invariant could not be checked; a fault whose
+//   - inconclusive: a stage ran on partial traffic (a shard worker was
+//     lost); an invariant could not be checked; a fault whose
 //     effect is required left no evidence; a budget of the last stage that
 //     ran could not be judged on a platform that had traffic weight (too few
 //     samples, or the machine was saturated).
@@ -39,6 +40,11 @@ func Decide(s *report.Summary, regressions []string) {
 			if b.Action == "rollback" || b.Action == "abort" {
 				fails = append(fails, fmt.Sprintf("gate broke during %s (%s of %s on %s) and the run acted: %s", st.Name, report.MetricName(b.Metric), orAll(b.Endpoint), b.Platform, b.Action))
 			}
+		}
+	}
+	for _, st := range s.Stages {
+		if st.Unsent > 0 || len(st.LostShards) > 0 {
+			unsure = append(unsure, fmt.Sprintf("%s ran on partial traffic: shard workers %v were lost and %d planned requests were never sent", st.Name, st.LostShards, st.Unsent))
 		}
 	}
 	var bottleneck []string

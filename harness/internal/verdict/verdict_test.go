@@ -86,6 +86,9 @@ func TestDecide(t *testing.T) {
 			s.Stages[1].Machine = saturatedMachine()
 			s.Stages[1].Gates[1].Result, s.Stages[1].Gates[1].Note = report.GateInconclusive, "the rehearsal machine, not a platform, was the bottleneck: cpu 98% busy"
 		}, report.Inconclusive, "the rehearsal machine, not a platform, was the bottleneck in full (cpu 98% busy (≥ 90%), 3.1 runnable tasks per core (≥ 2.0))"},
+		{"a lost shard worker: partial traffic cannot pass", func(s *report.Summary) {
+			s.Stages[0].LostShards, s.Stages[0].Unsent = []int{1}, 212
+		}, report.Inconclusive, "canary ran on partial traffic: shard workers [1] were lost and 212 planned requests were never sent"},
 		{"an unfinished run", func(s *report.Summary) { s.Incomplete, s.IncompleteReason = true, "interrupted" }, report.Fail, "did not finish"},
 		{"fail wins over inconclusive", func(s *report.Summary) {
 			s.Stages[0].Gates[0].Result = report.GateFail

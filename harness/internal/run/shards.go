@@ -1,0 +1,177 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cutover/cutover/harness/internal/replay"
+	"github.com/cutover/cutover/harness/internal/shard"
+	"github.com/cutover/cutover/harness/platform"
+	"github.com/cutover/cutover/harness/report"
+)
+
+// stageSender sends one stage: the run's replayer itself, or the
+// coordinator of a sharded replay (traffic.shards).
+type stageSender interface {
+	Replay(ctx context.Context, st replay.Stage) (replay.Result, error)
+	Counters() replay.Counters
+}
+
+// WorkerImage is the image a sharded run's Indexed Job runs (`make
+// images` builds it; kind loads it into the cluster's nodes).
+const WorkerImage = "cutover-local/cutover:latest"
+
+// imageLoader is a target that loads a local image into its nodes (kind).
+type imageLoader interface {
+	Load(ctx context.Context, image string) error
+}
+
+// startShards starts the coordinator of a sharded replay and its workers,
+// and waits for every worker to join; without traffic.shards the run's
+// replayer sends everything.
+func (r *rehearsal) startShards(ctx context.Context, tr *traffic) error {
+	t := r.p.scn.Traffic
+	r.sender = r.replay
+	if t.Shards <= 1 {
+		return nil
+	}
+	e := r.stack.Endpoints()
+	job := shard.Job{
+		Shards: t.Shards,
+		DNS:    r.dnsSpec,
+		Replay: shard.Replay{
+			RunPrefix: r.prefix, Port: r.port, Host: strings.TrimSuffix(r.p.scn.DNS.Record, "."),
+			AppID: appID, AppToken: appToken, Timeout: r.p.scn.Traffic.ClientTimeout.D(), Retries: r.p.scn.Traffic.Retries,
+			Platforms: map[string]string{herokuAddr.String(): platform.Heroku, targetAddr.String(): platform.Target},
+		},
+		Reach: []string{
+			net.JoinHostPort(herokuAddr.String(), strconv.Itoa(r.port)),
+			net.JoinHostPort(targetAddr.String(), strconv.Itoa(r.port)),
+		},
+	}
+	if u, err := url.Parse(e.Route53URL); err == nil && u.Host != "" {
+		job.Reach = append(job.Reach, u.Host)
+	}
+	if e.DNSAddr != "" {
+		job.Reach = append(job.Reach, e.DNSAddr)
+	}
+	c, err := shard.Start(shard.Options{
+		Job: job, Replayer: r.replay, Unit: r.model.Unit, Trace: tr.path,
+		Listen: "127.0.0.1:0", Virtual: r.clock.virtual, Event: r.event,
+	})
+	if err != nil {
+		return err
+	}
+	switch t.Workers {
+	case "in-process":
+		err = r.workInProcess(c, t.Shards)
+	case "job":
+		err = r.workAsJob(ctx, c, job)
+	default:
+		err = fmt.Errorf("traffic.workers: %q is not a place shard workers can run", t.Workers)
+	}
+	// Closers run last first: the coordinator tells the workers the run
+	// is over before they are stopped.
+	r.onClose(c.Close)
+	if err != nil {
+		return err
+	}
+	if err := c.WaitReady(ctx); err != nil {
+		return err
+	}
+	r.shards, r.sender = c, c
+	r.event("replay split into %d shards, workers %s", t.Shards, t.Workers)
+	return nil
+}
+
+// workInProcess runs the workers as goroutines of this process, talking
+// to the coordinator over HTTP as pods would.
+func (r *rehearsal) workInProcess(c *shard.Coordinator, n int) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := shard.Work(ctx, shard.WorkerOptions{Coordinator: c.URL(), Shard: i, Dir: r.tmp})
+			if err != nil && !errors.Is(err, context.Canceled) {
+				r.event("shard worker %d: %v", i, err)
+			}
+		}()
+	}
+	r.onClose(func(context.Context) error {
+		cancel()
+		wg.Wait()
+		return nil
+	})
+	return nil
+}
+
+// workAsJob runs the workers as a Kubernetes Indexed Job on the target
+// cluster: the image holding the cutover CLI (loaded into kind's nodes),
+// one pod per shard, each reaching the coordinator and the job's endpoints
+// through the platform's relays. A pod that fails loses its worker at once.
+func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job shard.Job) error {
+	jr, ok := r.target.(platform.JobRunner)
+	if !ok {
+		return fmt.Errorf("traffic.workers job: target %s cannot run a Kubernetes Job", r.p.scn.Target)
+	}
+	if l, ok := r.target.(imageLoader); ok {
+		if err := l.Load(ctx, WorkerImage); err != nil {
+			return fmt.Errorf("load the worker image: %w", err)
+		}
+	}
+	args := []string{"worker", "--coordinator", c.URL()}
+	for _, ep := range job.Reach {
+		args = append(args, "--reach", ep)
+	}
+	j, err := jr.StartIndexedJob(ctx, platform.IndexedJob{
+		Name: "cutover-shards", Image: WorkerImage, Args: args, Count: job.Shards,
+		Resources: platform.Resources{CPURequest: "100m", MemoryRequest: "128Mi", MemoryLimit: "1Gi"},
+	})
+	if err != nil {
+		return fmt.Errorf("start the shard workers' job: %w", err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case f, ok := <-j.Failures():
+				if !ok {
+					return
+				}
+				c.Lose(f.Index, fmt.Sprintf("pod %s: %s %s", f.Pod, f.Reason, f.Message))
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
+	r.onClose(func(ctx context.Context) error {
+		cancel()
+		<-done
+		return j.Stop(ctx)
+	})
+	return nil
+}
+
+// shardWorkers is the summary's account of the shard workers.
+func (r *rehearsal) shardWorkers() []report.ShardWorker {
+	if r.shards == nil {
+		return nil
+	}
+	var out []report.ShardWorker
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for _, w := range r.shards.Workers() {
+		out = append(out, report.ShardWorker{Shard: w.Shard, Host: w.Host, ClockOffsetMS: ms(w.Offset), ClockErrorMS: ms(w.RTT / 2), Lost: w.Lost})
+	}
+	return out
+}
