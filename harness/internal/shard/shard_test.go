@@ -76,9 +76,11 @@ type fixture struct {
 	heroku  *service
 	aws     *service
 	stageTo time.Duration
+	// multiplier replays the two minutes of trace that many times faster.
+	multiplier float64
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB, rate, multiplier float64) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	port, release, err := proc.FreePort(herokuAddr.String())
@@ -115,14 +117,14 @@ func newFixture(t *testing.T) *fixture {
 	// retries and rollbacks, validations, gift cards), replayed 12×
 	// faster: ten seconds.
 	cfg := synth.Default()
-	cfg.Duration, cfg.Rate, cfg.Seed = 2*time.Minute, 20, 3
+	cfg.Duration, cfg.Rate, cfg.Seed = 2*time.Minute, rate, 3
 	f.trace = filepath.Join(t.TempDir(), "trace.jsonl.gz")
 	w, err := trace.Create(f.trace, trace.Meta{Source: "synth", Seed: cfg.Seed})
 	require.NoError(t, err)
 	_, err = synth.Generate(cfg, w)
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
-	f.stageTo = 2 * time.Minute
+	f.stageTo, f.multiplier = 2*time.Minute, multiplier
 	return f
 }
 
@@ -183,7 +185,7 @@ func (c *collected) byClient() map[string][]string {
 
 // newReplayer is a run's replayer for the fixture, resolving through its
 // own DNS model, writing to hist.
-func (f *fixture) newReplayer(t *testing.T, job Job, hist replay.HistoryWriter) (*replay.Replayer, *dnsmodel.Model, *virtualClock) {
+func (f *fixture) newReplayer(t testing.TB, job Job, hist replay.HistoryWriter) (*replay.Replayer, *dnsmodel.Model, *virtualClock) {
 	t.Helper()
 	model, err := dnsmodel.Build(context.Background(), job.DNS)
 	require.NoError(t, err)
@@ -199,15 +201,15 @@ func (f *fixture) newReplayer(t *testing.T, job Job, hist replay.HistoryWriter) 
 
 var virtualStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func (f *fixture) stage(t *testing.T) replay.Stage {
+func (f *fixture) stage(t testing.TB) replay.Stage {
 	rd, err := trace.Open(f.trace)
 	require.NoError(t, err)
 	t.Cleanup(func() { rd.Close() })
-	return replay.Stage{Name: "half", Trace: rd, To: f.stageTo, Multiplier: 12}
+	return replay.Stage{Name: "half", Trace: rd, To: f.stageTo, Multiplier: f.multiplier}
 }
 
 // single replays the fixture's stage in this process, as an unsharded run.
-func (f *fixture) single(t *testing.T) (replay.Result, *collected) {
+func (f *fixture) single(t testing.TB) (replay.Result, *collected) {
 	hist := &collected{}
 	rp, _, clock := f.newReplayer(t, f.job(1), hist)
 	st := f.stage(t)
@@ -223,7 +225,7 @@ func (f *fixture) single(t *testing.T) (replay.Result, *collected) {
 // sharded replays the stage through a coordinator and n workers in this
 // process; kill, when set, is called with the workers' cancel functions
 // once the stage runs.
-func (f *fixture) sharded(t *testing.T, n int, kill func(cancel []context.CancelFunc)) (replay.Result, *collected, *Coordinator) {
+func (f *fixture) sharded(t testing.TB, n int, kill func(cancel []context.CancelFunc)) (replay.Result, *collected, *Coordinator) {
 	hist := &collected{}
 	job := f.job(n)
 	rp, model, _ := f.newReplayer(t, job, hist)
@@ -287,7 +289,7 @@ func (f *fixture) sharded(t *testing.T, n int, kill func(cancel []context.Cancel
 // single-process replay of the same seed, merged into one history and one
 // result.
 func TestShardsSendWhatOneProcessSends(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, 20, 12)
 	one, oneHist := f.single(t)
 	two, twoHist, c := f.sharded(t, 2, nil)
 
@@ -326,7 +328,7 @@ func TestShardsSendWhatOneProcessSends(t *testing.T) {
 	require.Len(t, perShard, 2, "every shard sent requests")
 }
 
-func mustUnit(t *testing.T, f *fixture, client string) uint64 {
+func mustUnit(t testing.TB, f *fixture, client string) uint64 {
 	t.Helper()
 	m, err := dnsmodel.Build(context.Background(), f.dns)
 	require.NoError(t, err)
@@ -337,7 +339,7 @@ func mustUnit(t *testing.T, f *fixture, client string) uint64 {
 // ends, names the lost shard and counts the requests it never sent, and
 // the result still accounts for the whole plan.
 func TestLostWorkerIsCountedNotHidden(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, 20, 12)
 	res, hist, c := f.sharded(t, 2, func(cancel []context.CancelFunc) { cancel[1]() })
 	require.Equal(t, []int{1}, res.LostShards)
 	require.Positive(t, res.Unsent, "the lost worker's unsent requests are counted")
@@ -380,4 +382,34 @@ func TestShardRefusesRollbackAcrossShards(t *testing.T) {
 	require.Equal(t, plan.Len(), one.Len())
 	_ = os.Remove(path)
 	require.True(t, slices.Equal(plan.Sent(), one.Sent()))
+}
+
+// BenchmarkShards replays one stage of synthesized coupon traffic (two
+// minutes at 75 req/s, 24× faster: about 1,800 req/s for five seconds)
+// from one process, and split into 1, 2 and 4 in-process shards, side by
+// side, and reports the rate achieved over the rate planned. On this
+// 2-core machine every shard shares the CPUs of the service it loads: the
+// point is the merge's overhead and correctness, not scale — against a
+// real cluster the workers run on nodes of their own (traffic.workers: job).
+func BenchmarkShards(b *testing.B) {
+	f := newFixture(b, 75, 24)
+	planned := func(res replay.Result) float64 {
+		return float64(res.Planned) / (f.stageTo.Seconds() / f.multiplier)
+	}
+	b.Run("single", func(b *testing.B) {
+		for range b.N {
+			res, _ := f.single(b)
+			b.ReportMetric(res.AchievedRate/planned(res), "achieved/planned")
+			b.ReportMetric(float64(res.Behind)/float64(res.Planned), "behind/planned")
+		}
+	})
+	for _, n := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("shards=%d", n), func(b *testing.B) {
+			for range b.N {
+				res, _, _ := f.sharded(b, n, nil)
+				b.ReportMetric(res.AchievedRate/planned(res), "achieved/planned")
+				b.ReportMetric(float64(res.Behind)/float64(res.Planned), "behind/planned")
+			}
+		})
+	}
 }
