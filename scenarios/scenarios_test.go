@@ -124,12 +124,10 @@ func skipIfUnjudged(t *testing.T, seen bool, out *harness.Outcome, stage string)
 	if seen {
 		return
 	}
-	for _, st := range out.Summary.Stages {
-		// Where only the replayer fell behind, comparisons were judged.
-		if st.Name == stage && st.Machine != nil && st.Machine.Saturation.Saturated && !st.Machine.Saturation.Comparable {
-			t.Skipf("%s: the rehearsal machine, not a platform, was the bottleneck (%s): its latency budgets were not judged, so the expected latency breach could not show (results: %s)",
-				stage, st.Machine.Saturation.Why(), out.Dir)
-		}
+	// Where only the replayer fell behind, comparisons were judged.
+	if j, ok := out.Summary.Saturated(stage); ok && !j.Comparable {
+		t.Skipf("%s: the rehearsal machine, not a platform, was the bottleneck (%s): its latency budgets were not judged, so the expected latency breach could not show (results: %s)",
+			stage, j.Why(), out.Dir)
 	}
 }
 
@@ -137,10 +135,8 @@ func skipIfUnjudged(t *testing.T, seen bool, out *harness.Outcome, stage string)
 // of any of the runs, or "".
 func saturatedIn(stage string, runs ...*report.Summary) string {
 	for i, s := range runs {
-		for _, st := range s.Stages {
-			if st.Name == stage && st.Machine != nil && st.Machine.Saturation.Saturated {
-				return fmt.Sprintf("in run %d the rehearsal machine was the bottleneck of %s (%s)", i+1, stage, st.Machine.Saturation.Why())
-			}
+		if j, ok := s.Saturated(stage); ok {
+			return fmt.Sprintf("in run %d the rehearsal machine was the bottleneck of %s (%s)", i+1, stage, j.Why())
 		}
 	}
 	return ""

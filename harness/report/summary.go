@@ -498,3 +498,14 @@ type ShardWorker struct {
 	// Lost says why the worker was lost; empty when it was not.
 	Lost string `json:"lost,omitempty"`
 }
+
+// Saturated returns the judgement of the named stage's machine when the
+// rehearsal machine, not a platform, was the bottleneck in it.
+func (s *Summary) Saturated(stage string) (machine.Judgement, bool) {
+	for _, st := range s.Stages {
+		if st.Name == stage && st.Machine != nil && st.Machine.Saturation.Saturated {
+			return st.Machine.Saturation, true
+		}
+	}
+	return machine.Judgement{}, false
+}
