@@ -2,8 +2,9 @@
 // it builds the manifests (Deployment, Service, PodDisruptionBudget, an
 // optional HorizontalPodAutoscaler) from the real API types, applies them in
 // a namespace of its own, waits for rollouts the way `kubectl rollout status`
-// does, injects pod faults (delete, rolling restart, scale, drain) and writes
-// the pods' lifecycle events to a log stream. The kind and kubeconfig
+// does, injects pod faults (delete, rolling restart, scale, drain), runs
+// Indexed Jobs of workers and reports the workers lost, and writes the pods'
+// lifecycle events to a log stream. The kind and kubeconfig
 // platforms are thin constructors over it: they only differ in how they get
 // a cluster.
 package kube
@@ -119,11 +120,7 @@ func (m Manifest) WithDefaults() Manifest {
 	if m.ImagePullPolicy == "" {
 		m.ImagePullPolicy = corev1.PullIfNotPresent
 	}
-	r := &m.Resources
-	r.CPURequest = orDefault(r.CPURequest, "100m")
-	r.CPULimit = orDefault(r.CPULimit, "1")
-	r.MemoryRequest = orDefault(r.MemoryRequest, "64Mi")
-	r.MemoryLimit = orDefault(r.MemoryLimit, "256Mi")
+	m.Resources = m.Resources.withDefaults()
 	m.Readiness = m.Readiness.withDefaults(Probe{Period: 2 * time.Second, Timeout: time.Second, SuccessThreshold: 1, FailureThreshold: 3})
 	m.Liveness = m.Liveness.withDefaults(Probe{Period: 10 * time.Second, Timeout: time.Second, SuccessThreshold: 1, FailureThreshold: 3})
 	if m.TerminationGrace == 0 {
@@ -259,10 +256,7 @@ func BuildObjects(spec platform.ServiceSpec, replicas int32, m Manifest) (Object
 	}
 
 	var o Objects
-	o.Namespace = &corev1.Namespace{
-		TypeMeta:   metav1.TypeMeta{Kind: "Namespace", APIVersion: "v1"},
-		ObjectMeta: metav1.ObjectMeta{Name: m.Namespace, Labels: map[string]string{LabelManagedBy: ManagedBy}},
-	}
+	o.Namespace = namespaceObject(m.Namespace)
 
 	container := corev1.Container{
 		Name:            name,
@@ -348,6 +342,24 @@ func BuildObjects(spec platform.ServiceSpec, replicas int32, m Manifest) (Object
 		o.HPA.TypeMeta, o.HPA.ObjectMeta = meta("HorizontalPodAutoscaler", "autoscaling/v2")
 	}
 	return o, nil
+}
+
+// namespaceObject is the namespace a platform creates and owns.
+func namespaceObject(name string) *corev1.Namespace {
+	return &corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{Kind: "Namespace", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelManagedBy: ManagedBy}},
+	}
+}
+
+// withDefaults fills the empty fields: a request of 100m CPU and 64Mi,
+// limits of 1 CPU and 256Mi.
+func (r Resources) withDefaults() Resources {
+	r.CPURequest = orDefault(r.CPURequest, "100m")
+	r.CPULimit = orDefault(r.CPULimit, "1")
+	r.MemoryRequest = orDefault(r.MemoryRequest, "64Mi")
+	r.MemoryLimit = orDefault(r.MemoryLimit, "256Mi")
+	return r
 }
 
 func (r Resources) requirements() (corev1.ResourceRequirements, error) {

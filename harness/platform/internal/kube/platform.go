@@ -78,13 +78,16 @@ type Platform struct {
 	client kubernetes.Interface
 	opts   Options
 
-	mu       sync.Mutex
-	objs     Objects
-	deployed bool
-	endpoint string
-	events   *EventLog
-	cordoned map[string]bool
-	closed   bool
+	nsMu sync.Mutex // held while the namespace is being created
+
+	mu        sync.Mutex
+	objs      Objects
+	nsCreated bool
+	endpoint  string
+	events    *EventLog
+	cordoned  map[string]bool
+	jobs      []*JobRun
+	closed    bool
 }
 
 var (
@@ -130,31 +133,8 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return errors.New("deploy: platform is closed")
-	}
-	first := !p.deployed
-	p.mu.Unlock()
-	ns := p.Namespace()
-	if first {
-		if _, err := p.client.CoreV1().Namespaces().Create(ctx, objs.Namespace, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("deploy: namespace %q already exists; cutover runs in a namespace of its own, name another one", ns)
-			}
-			return fmt.Errorf("deploy: create namespace %s: %w", ns, err)
-		}
-		p.mu.Lock()
-		p.deployed = true
-		p.mu.Unlock()
-		events, err := StartEventLog(p.client, ns, p.opts.Log)
-		if err != nil {
-			return fmt.Errorf("deploy: %w", err)
-		}
-		p.mu.Lock()
-		p.events = events
-		p.mu.Unlock()
+	if err := p.ensureNamespace(ctx); err != nil {
+		return fmt.Errorf("deploy: %w", err)
 	}
 	for _, obj := range objs.List()[1:] {
 		if err := p.apply(ctx, obj); err != nil {
@@ -176,6 +156,42 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 		p.endpoint = ep
 		p.mu.Unlock()
 	}
+	return nil
+}
+
+// ensureNamespace creates the platform's namespace and starts its event
+// log, the first time it is called (by Deploy or StartIndexedJob). It
+// refuses a namespace that already exists: a run never takes over somebody
+// else's namespace.
+func (p *Platform) ensureNamespace(ctx context.Context) error {
+	p.nsMu.Lock()
+	defer p.nsMu.Unlock()
+	p.mu.Lock()
+	closed, created := p.closed, p.nsCreated
+	p.mu.Unlock()
+	if closed {
+		return errors.New("platform is closed")
+	}
+	if created {
+		return nil
+	}
+	ns := p.Namespace()
+	if _, err := p.client.CoreV1().Namespaces().Create(ctx, namespaceObject(ns), metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("namespace %q already exists; cutover runs in a namespace of its own, name another one", ns)
+		}
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	p.mu.Lock()
+	p.nsCreated = true
+	p.mu.Unlock()
+	events, err := StartEventLog(p.client, ns, p.opts.Log)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.events = events
+	p.mu.Unlock()
 	return nil
 }
 
@@ -625,9 +641,10 @@ func (p *Platform) logf(object, reason, format string, args ...any) {
 	}
 }
 
-// Close uncordons the nodes it cordoned, stops the event log and deletes
-// the namespace (unless KeepNamespace), waiting for it to go until ctx
-// ends. It is safe to call twice.
+// Close stops the Indexed Jobs it started, uncordons the nodes it
+// cordoned, stops the event log and deletes the namespace (unless
+// KeepNamespace), waiting for it to go until ctx ends. It is safe to call
+// twice.
 func (p *Platform) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -635,7 +652,8 @@ func (p *Platform) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
-	deployed := p.deployed
+	nsCreated, jobs := p.nsCreated, p.jobs
+	p.jobs = nil
 	var nodes []string
 	for n := range p.cordoned {
 		nodes = append(nodes, n)
@@ -643,6 +661,11 @@ func (p *Platform) Close(ctx context.Context) error {
 	p.mu.Unlock()
 	sort.Strings(nodes)
 	var errs []error
+	for _, r := range jobs {
+		if err := r.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, n := range nodes {
 		if err := p.Uncordon(ctx, n); err != nil {
 			errs = append(errs, err)
@@ -654,7 +677,7 @@ func (p *Platform) Close(ctx context.Context) error {
 	if events != nil {
 		events.Stop()
 	}
-	if deployed && !p.opts.KeepNamespace {
+	if nsCreated && !p.opts.KeepNamespace {
 		if err := p.deleteNamespace(ctx); err != nil {
 			errs = append(errs, err)
 		}
