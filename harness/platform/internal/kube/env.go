@@ -65,22 +65,67 @@ type Exposer interface {
 func ExposeEnv(env map[string]string, e Exposer) (map[string]string, error) {
 	out := make(map[string]string, len(env))
 	for k, v := range env {
-		nv, err := MapLoopback(v, func(host, port string) (string, string, error) {
-			if port == "" {
-				return "", "", fmt.Errorf("%s=%s: a loopback endpoint without a port cannot be relayed to the cluster", k, v)
-			}
-			addr, err := e.Expose(net.JoinHostPort(host, port))
-			if err != nil {
-				return "", "", fmt.Errorf("%s: %w", k, err)
-			}
-			return net.SplitHostPort(addr)
-		})
+		nv, err := expose(k, v, e)
 		if err != nil {
 			return nil, err
 		}
 		out[k] = nv
 	}
 	return out, nil
+}
+
+// ExposeArgs is ExposeEnv for command-line arguments: an argument that is
+// a loopback endpoint, or the value of a --flag=value that is one, is
+// replaced by the address e exposes it at.
+func ExposeArgs(args []string, e Exposer) ([]string, error) {
+	out := make([]string, len(args))
+	for i, a := range args {
+		name, value := fmt.Sprintf("argument %d", i+1), a
+		flag, v, isFlag := strings.Cut(a, "=")
+		if isFlag && strings.HasPrefix(flag, "-") {
+			name, value = flag, v
+		}
+		nv, err := expose(name, value, e)
+		if err != nil {
+			return nil, err
+		}
+		if value != a {
+			nv = flag + "=" + nv
+		}
+		out[i] = nv
+	}
+	return out, nil
+}
+
+// LoopbackArgs lists the arguments ExposeArgs would change (as
+// "argument N" or the flag's name).
+func LoopbackArgs(args []string) []string {
+	var out []string
+	for i, a := range args {
+		name, value := fmt.Sprintf("argument %d", i+1), a
+		if flag, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(flag, "-") {
+			name, value = flag, v
+		}
+		if RewriteLoopback(value, "192.0.2.1") != value {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// expose replaces a loopback endpoint in value (named name in errors) by
+// the address e exposes it at.
+func expose(name, value string, e Exposer) (string, error) {
+	return MapLoopback(value, func(host, port string) (string, string, error) {
+		if port == "" {
+			return "", "", fmt.Errorf("%s=%s: a loopback endpoint without a port cannot be relayed to the cluster", name, value)
+		}
+		addr, err := e.Expose(net.JoinHostPort(host, port))
+		if err != nil {
+			return "", "", fmt.Errorf("%s: %w", name, err)
+		}
+		return net.SplitHostPort(addr)
+	})
 }
 
 func isLoopback(h string) bool {

@@ -85,3 +85,49 @@ func TestExposeEnvRelaysEveryLoopbackEndpoint(t *testing.T) {
 	_, err = ExposeEnv(map[string]string{"X": "http://localhost/x"}, r)
 	require.ErrorContains(t, err, "X=http://localhost/x: a loopback endpoint without a port")
 }
+
+func TestExposeArgs(t *testing.T) {
+	r, err := relay.New(relay.Options{Host: "127.0.0.40"})
+	require.NoError(t, err)
+	defer r.Close()
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		want     func(exposed map[string]string) []string
+		loopback []string
+	}{
+		{
+			name: "an argument",
+			args: []string{"worker", "--coordinator", "http://127.0.0.9:7000/v1"},
+			want: func(e map[string]string) []string {
+				return []string{"worker", "--coordinator", "http://" + e["127.0.0.9:7000"] + "/v1"}
+			},
+			loopback: []string{"argument 3"},
+		},
+		{
+			name: "a flag's value",
+			args: []string{"worker", "--coordinator=http://127.0.0.9:7000", "--dns=127.0.0.8:53"},
+			want: func(e map[string]string) []string {
+				return []string{"worker", "--coordinator=http://" + e["127.0.0.9:7000"], "--dns=" + e["127.0.0.8:53"]}
+			},
+			loopback: []string{"--coordinator", "--dns"},
+		},
+		{
+			name: "nothing on loopback",
+			args: []string{"worker", "--coordinator", "http://10.0.0.1:7000", "a=127.0.0.1:1"},
+			want: func(map[string]string) []string {
+				return []string{"worker", "--coordinator", "http://10.0.0.1:7000", "a=127.0.0.1:1"}
+			},
+			loopback: nil,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.loopback, LoopbackArgs(tc.args))
+			got, err := ExposeArgs(tc.args, r)
+			require.NoError(t, err)
+			require.Equal(t, tc.want(r.Exposed()), got)
+		})
+	}
+	_, err = ExposeArgs([]string{"--coordinator=http://localhost/x"}, r)
+	require.ErrorContains(t, err, "--coordinator=http://localhost/x: a loopback endpoint without a port")
+}
