@@ -140,6 +140,7 @@ var (
 	_ platform.Platform      = (*Platform)(nil)
 	_ platform.ReplicaKiller = (*Platform)(nil)
 	_ platform.Restarter     = (*Platform)(nil)
+	_ platform.JobRunner     = (*Platform)(nil)
 )
 
 // New checks opts and returns a Platform; the cluster is created (or
@@ -309,34 +310,51 @@ func (p *Platform) load(ctx context.Context, image string) error {
 // the cluster's name) of a cluster Up created.
 func (p *Platform) KubeconfigPath() string { return p.kubeconfigPath() }
 
-// relayEnv starts the relay on StackHost, by default the nodes' network
-// gateway (once), and returns env with every loopback endpoint replaced by
-// its relayed address.
-func (p *Platform) relayEnv(ctx context.Context, docker *client.Client, env map[string]string) (map[string]string, error) {
+// stackRelay starts, once, the relay on StackHost, by default the nodes'
+// network gateway, through which pods reach the harness's loopback
+// endpoints.
+func (p *Platform) stackRelay(ctx context.Context, docker *client.Client) (*relay.Relay, error) {
 	p.mu.Lock()
 	rl := p.relay
 	p.mu.Unlock()
-	if rl == nil {
-		host := p.opts.StackHost
-		if host == "" {
-			gw, err := NetworkGateway(ctx, docker, p.opts.Network)
-			if err != nil {
-				return nil, fmt.Errorf("find the host address for pods: %w", err)
-			}
-			host = gw
+	if rl != nil {
+		return rl, nil
+	}
+	host := p.opts.StackHost
+	if host == "" {
+		gw, err := NetworkGateway(ctx, docker, p.opts.Network)
+		if err != nil {
+			return nil, fmt.Errorf("find the host address for pods: %w", err)
 		}
-		var err error
-		if rl, err = relay.New(relay.Options{Host: host, Egress: p.opts.Egress}); err != nil {
-			return nil, err
-		}
-		p.mu.Lock()
-		p.relay = rl
-		p.mu.Unlock()
+		host = gw
+	}
+	rl, err := relay.New(relay.Options{Host: host, Egress: p.opts.Egress})
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.relay = rl
+	p.mu.Unlock()
+	return rl, nil
+}
+
+// relayEnv returns env with every loopback endpoint replaced by its
+// relayed address (see stackRelay).
+func (p *Platform) relayEnv(ctx context.Context, docker *client.Client, env map[string]string) (map[string]string, error) {
+	rl, err := p.stackRelay(ctx, docker)
+	if err != nil {
+		return nil, err
 	}
 	out, err := kube.ExposeEnv(env, rl)
 	if err != nil {
 		return nil, err
 	}
+	p.logRelayed(rl)
+	return out, nil
+}
+
+// logRelayed logs each upstream the relay exposes and where.
+func (p *Platform) logRelayed(rl *relay.Relay) {
 	exposed := rl.Exposed()
 	ups := make([]string, 0, len(exposed))
 	for up := range exposed {
@@ -346,7 +364,50 @@ func (p *Platform) relayEnv(ctx context.Context, docker *client.Client, env map[
 	for _, up := range ups {
 		p.logf("Relay", "pods reach %s at %s", up, exposed[up])
 	}
-	return out, nil
+}
+
+// StartIndexedJob runs j as a Kubernetes Indexed Job on the cluster (see
+// kube.Platform.StartIndexedJob), in the platform's namespace: it creates
+// the cluster if Deploy or Up has not, loads j.Image into the nodes (it is
+// never pulled), and relays the loopback endpoints of j's environment and
+// arguments (a coordinator's URL) as Deploy does the service's.
+func (p *Platform) StartIndexedJob(ctx context.Context, j platform.IndexedJob) (platform.Job, error) {
+	p.deployMu.Lock()
+	defer p.deployMu.Unlock()
+	if j.Image == "" {
+		return nil, fmt.Errorf("kind job %s: no image", j.Name)
+	}
+	if _, err := p.ensureCluster(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.load(ctx, j.Image); err != nil {
+		return nil, fmt.Errorf("kind job %s: %w", j.Name, err)
+	}
+	p.mu.Lock()
+	docker, kp := p.docker, p.kp
+	p.mu.Unlock()
+	kj := kube.IndexedJobFrom(j)
+	rl, err := p.stackRelay(ctx, docker)
+	if err != nil {
+		return nil, fmt.Errorf("kind job %s: %w", j.Name, err)
+	}
+	if kj.Env, err = kube.ExposeEnv(kj.Env, rl); err != nil {
+		return nil, fmt.Errorf("kind job %s: %w", j.Name, err)
+	}
+	if kj.Args, err = kube.ExposeArgs(kj.Args, rl); err != nil {
+		return nil, fmt.Errorf("kind job %s: %w", j.Name, err)
+	}
+	p.logRelayed(rl)
+	if kp == nil {
+		if kp, err = p.newKube(ctx); err != nil {
+			return nil, err
+		}
+	}
+	r, err := kp.StartIndexedJob(ctx, kj)
+	if err != nil {
+		return nil, fmt.Errorf("kind job: %w", err)
+	}
+	return r, nil
 }
 
 // Up creates the cluster (or finds the reused one) without deploying

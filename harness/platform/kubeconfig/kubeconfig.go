@@ -75,7 +75,10 @@ type Platform struct {
 	opts Options
 	rest *rest.Config
 
+	stackMu sync.Mutex // held while the stack's relay is started
+
 	mu     sync.Mutex
+	stack  *relay.Relay   // the stack's relay, also in relays
 	relays []*relay.Relay // the stack's relay, the front door's
 }
 
@@ -83,6 +86,7 @@ var (
 	_ platform.Platform      = (*Platform)(nil)
 	_ platform.ReplicaKiller = (*Platform)(nil)
 	_ platform.Restarter     = (*Platform)(nil)
+	_ platform.JobRunner     = (*Platform)(nil)
 )
 
 // ErrNoContext is returned when Options.Context is empty.
@@ -167,18 +171,11 @@ func (p *Platform) Server() string {
 // into the platform's own namespace and opens the front door on Addr.
 func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replicas int) error {
 	if p.opts.StackHost == "" {
-		var loopback []string
-		for k, v := range spec.Env {
-			if kube.RewriteLoopback(v, "192.0.2.1") != v {
-				loopback = append(loopback, k)
-			}
-		}
-		if len(loopback) > 0 {
-			sort.Strings(loopback)
+		if loopback := loopbackNames(spec.Env, nil); len(loopback) > 0 {
 			return fmt.Errorf("kubeconfig deploy: %s point at the harness's loopback, which pods on %s cannot reach; give an address of this host the cluster reaches (StackHost, scenario aws.stack_host)", strings.Join(loopback, ", "), p.opts.Context)
 		}
 	} else {
-		rl, err := p.newRelay(p.opts.StackHost, p.opts.Egress)
+		rl, err := p.stackRelay()
 		if err != nil {
 			return fmt.Errorf("kubeconfig deploy: %w", err)
 		}
@@ -214,6 +211,71 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	return nil
 }
 
+// StartIndexedJob runs j as a Kubernetes Indexed Job in the platform's
+// namespace (see kube.Platform.StartIndexedJob), creating the namespace if
+// Deploy has not. Loopback endpoints in j's environment and arguments (a
+// coordinator's URL) are relayed from StackHost, as Deploy does the
+// service's; without StackHost they are refused. The cluster must be able
+// to pull j.Image.
+func (p *Platform) StartIndexedJob(ctx context.Context, j platform.IndexedJob) (platform.Job, error) {
+	kj := kube.IndexedJobFrom(j)
+	if p.opts.StackHost == "" {
+		if loopback := loopbackNames(j.Env, j.Args); len(loopback) > 0 {
+			return nil, fmt.Errorf("kubeconfig job %s: %s point at the harness's loopback, which pods on %s cannot reach; give an address of this host the cluster reaches (StackHost, scenario aws.stack_host)", j.Name, strings.Join(loopback, ", "), p.opts.Context)
+		}
+	} else {
+		rl, err := p.stackRelay()
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig job %s: %w", j.Name, err)
+		}
+		if kj.Env, err = kube.ExposeEnv(kj.Env, rl); err != nil {
+			return nil, fmt.Errorf("kubeconfig job %s: %w", j.Name, err)
+		}
+		if kj.Args, err = kube.ExposeArgs(kj.Args, rl); err != nil {
+			return nil, fmt.Errorf("kubeconfig job %s: %w", j.Name, err)
+		}
+	}
+	r, err := p.Platform.StartIndexedJob(ctx, kj)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig job: %w", err)
+	}
+	return r, nil
+}
+
+// loopbackNames lists the variables of env and the arguments that point at
+// the harness's loopback, sorted.
+func loopbackNames(env map[string]string, args []string) []string {
+	var out []string
+	for k, v := range env {
+		if kube.RewriteLoopback(v, "192.0.2.1") != v {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return append(out, kube.LoopbackArgs(args)...)
+}
+
+// stackRelay starts, once, the relay on StackHost through which pods
+// reach the harness's loopback endpoints.
+func (p *Platform) stackRelay() (*relay.Relay, error) {
+	p.stackMu.Lock()
+	defer p.stackMu.Unlock()
+	p.mu.Lock()
+	rl := p.stack
+	p.mu.Unlock()
+	if rl != nil {
+		return rl, nil
+	}
+	rl, err := p.newRelay(p.opts.StackHost, p.opts.Egress)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.stack = rl
+	p.mu.Unlock()
+	return rl, nil
+}
+
 // newRelay starts a relay that Close stops.
 func (p *Platform) newRelay(host, egress string) (*relay.Relay, error) {
 	rl, err := relay.New(relay.Options{Host: host, Egress: egress})
@@ -238,7 +300,7 @@ func (p *Platform) Endpoint() string {
 func (p *Platform) Close(ctx context.Context) error {
 	p.mu.Lock()
 	relays := p.relays
-	p.relays = nil
+	p.relays, p.stack = nil, nil
 	p.mu.Unlock()
 	var errs []error
 	for _, rl := range relays {
