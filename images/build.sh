@@ -3,6 +3,8 @@
 # needs (`make images`):
 #
 #   cutover-local/couponapi:latest          FROM scratch, static cmd/couponapi
+#   cutover-local/cutover:latest            FROM scratch, static cmd/cutover (the
+#                                           shard workers' pods run it)
 #   cutover-local/mongo:latest              FROM scratch, cmd/mongowire (FerretDB)
 #   cutover-local/localstack:4.0-route53emu FROM scratch, cmd/route53emu
 #   cutover-local/toxiproxy:2.12.0          FROM scratch, Toxiproxy's server
@@ -27,13 +29,14 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-ALL="couponapi mongo localstack toxiproxy reaper postgres redis"
+ALL="couponapi cutover mongo localstack toxiproxy reaper postgres redis"
 IMAGES=${IMAGES:-$ALL}
 
 PREFIX=cutover-local
 BASE_TAG=$PREFIX/debian-base:latest
 declare -A TAG=(
 	[couponapi]=$PREFIX/couponapi:latest
+	[cutover]=$PREFIX/cutover:latest
 	[mongo]=$PREFIX/mongo:latest
 	[localstack]=$PREFIX/localstack:4.0-route53emu
 	[toxiproxy]=$PREFIX/toxiproxy:2.12.0
@@ -44,6 +47,7 @@ declare -A TAG=(
 # The Go package each FROM-scratch image holds, and the binary's name there.
 declare -A PKG=(
 	[couponapi]=./cmd/couponapi
+	[cutover]=./cmd/cutover
 	[mongo]=./cmd/mongowire
 	[localstack]=./cmd/route53emu
 	[toxiproxy]=github.com/Shopify/toxiproxy/v2/cmd/server
@@ -51,6 +55,7 @@ declare -A PKG=(
 )
 declare -A BIN=(
 	[couponapi]=couponapi
+	[cutover]=cutover
 	[mongo]=mongowire
 	[localstack]=route53emu
 	[toxiproxy]=toxiproxy
@@ -207,7 +212,7 @@ build_on_base() {
 base_done=
 for name in $IMAGES; do
 	case $name in
-	couponapi | mongo | localstack | toxiproxy | reaper) build_scratch "$name" ;;
+	couponapi | cutover | mongo | localstack | toxiproxy | reaper) build_scratch "$name" ;;
 	postgres | redis)
 		if [[ -z $base_done ]]; then
 			build_base
