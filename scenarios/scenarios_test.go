@@ -109,6 +109,26 @@ var checks = map[string]func(t *testing.T, out *harness.Outcome){
 		require.GreaterOrEqual(t, ev["evicted"], 1.0, "the drained node's pods were evicted")
 		require.GreaterOrEqual(t, ev["rescheduled"], 1.0, "and scheduled again on the other node")
 	},
+	"worker-lost": func(t *testing.T, out *harness.Outcome) {
+		// Inconclusive for the reason written, not for another (a
+		// saturated machine is inconclusive too).
+		require.Contains(t, strings.Join(out.Summary.Reasons, "\n"), "ran on partial traffic")
+		require.Len(t, out.Summary.Shards, 2)
+		require.NotEmpty(t, out.Summary.Shards[1].Lost, "shard 1 was lost")
+		require.Empty(t, out.Summary.Shards[0].Lost, "shard 0 was not")
+		byName := map[string]report.Stage{}
+		for _, st := range out.Summary.Stages {
+			byName[st.Name] = st
+		}
+		first := out.Summary.Stages[0]
+		require.Empty(t, first.LostShards, "both shards sent %s", first.Name)
+		require.Zero(t, first.Unsent)
+		for _, st := range out.Summary.Stages[1:] {
+			require.Equal(t, []int{1}, st.LostShards, st.Name)
+			require.Positive(t, st.Unsent, "%s: the lost shard's requests are counted", st.Name)
+		}
+		require.GreaterOrEqual(t, evidence(t, out, "lose-shard-1")["lost"], 1.0)
+	},
 	"dyno-cycling-crash": func(t *testing.T, out *harness.Outcome) {
 		require.GreaterOrEqual(t, evidence(t, out, "cycle-web-1")["cycling"], 1.0)
 		require.GreaterOrEqual(t, evidence(t, out, "crash-web-2")["crashed"], 1.0)

@@ -132,6 +132,9 @@ type Stage struct {
 	// never sent: the stage ran on partial traffic.
 	LostShards []int `json:"lost_shards,omitempty"`
 	Unsent     int64 `json:"unsent,omitempty"`
+	// Unreported counts the requests a lost worker may have sent without
+	// reporting them: the history holds them as indeterminate.
+	Unreported int64 `json:"unreported,omitempty"`
 
 	// Machine is what the rehearsal machine and each component of the
 	// run (harness, router, load balancer, DNS model, the stack's servers,

@@ -38,6 +38,9 @@ type Env struct {
 	Heroku  platform.Platform
 	Target  platform.Platform
 	Proxies *toxiproxy.Client
+	// Workers is the sharded replay's workers; nil when one process sends
+	// the replay.
+	Workers Workers
 	// Rand draws every random choice of a fault (which replica, jitter).
 	Rand *rand.Rand
 }
@@ -101,6 +104,8 @@ func catalogue() []kind {
 		{"redis-flush", "drop every key of Redis", nil, newRedisFlush, "", anyPlatform},
 		{"redis-restart", "restart Redis: it comes back empty", nil, newRedisRestart, "", anyPlatform},
 		{"mongo-unavailable", "Mongo unreachable from every platform (its links go down)", nil, newMongoUnavailable, "", anyPlatform},
+		// The load generators of a sharded replay.
+		{"worker-kill", "kill one shard worker of a sharded replay (target shard.N; its pod, or its goroutine in-process): the run must report the requests it never sent", nil, newWorkerKill, "", anyPlatform},
 	}
 }
 

@@ -45,6 +45,8 @@ type Record struct {
 	Heroku []routerlog.Entry
 	// Target is the target platform's lifecycle log, in time order.
 	Target []platform.Event
+	// Workers are the shard workers the run lost, with when.
+	Workers []WorkerLoss
 	// End is when the run's traffic ended.
 	End time.Time
 	// Slack is how long after a fault ended its effects may still show

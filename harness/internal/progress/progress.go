@@ -68,10 +68,13 @@ type Status struct {
 
 // Verdict is the outcome printed on the last line.
 type Verdict struct {
-	Pass       bool
-	Incomplete bool
-	Scenario   string
-	Duration   time.Duration
+	Pass bool
+	// Inconclusive: the run could not decide (it neither passed nor
+	// failed); the line says INCONCLUSIVE, not FAIL.
+	Inconclusive bool
+	Incomplete   bool
+	Scenario     string
+	Duration     time.Duration
 	// Reason is the first reason of the verdict, for a failure.
 	Reason     string
 	ReportPath string
@@ -209,7 +212,10 @@ func (d *Display) Finish(v Verdict) error {
 // "FAIL staged-cutover in 2m31s: <reason> — report: results/x/report.html".
 func VerdictLine(v Verdict) string {
 	word := "PASS"
-	if !v.Pass {
+	switch {
+	case v.Inconclusive && !v.Incomplete:
+		word = "INCONCLUSIVE"
+	case !v.Pass:
 		word = "FAIL"
 	}
 	if v.Incomplete {

@@ -141,4 +141,5 @@ func TestVerdictLine(t *testing.T) {
 	require.Equal(t, "FAIL (incomplete) staged-cutover in 42s: interrupted — report: x/report.html",
 		progress.VerdictLine(progress.Verdict{Incomplete: true, Scenario: "staged-cutover", Duration: 41600 * time.Millisecond, Reason: "interrupted", ReportPath: "x/report.html"}))
 	require.Equal(t, "PASS s in 0s", progress.VerdictLine(progress.Verdict{Pass: true, Scenario: "s"}))
+	require.Equal(t, "INCONCLUSIVE s in 0s: too few samples", progress.VerdictLine(progress.Verdict{Inconclusive: true, Scenario: "s", Reason: "too few samples"}))
 }

@@ -265,6 +265,9 @@ func New(cfg Config) (*Replayer, error) {
 	return &Replayer{cfg: cfg, transport: tr, redeems: newRedeemBook(cfg.RedeemMemory), runHash: h.Sum64()}, nil
 }
 
+// History is where the replayer writes its history (Config.History).
+func (r *Replayer) History() HistoryWriter { return r.cfg.History }
+
 // Close drops the idle connections.
 func (r *Replayer) Close() { r.transport.CloseIdleConnections() }
 

@@ -67,6 +67,10 @@ type Result struct {
 	// shard): the stage's traffic was partial.
 	Unsent     int64 `json:"unsent,omitempty"`
 	LostShards []int `json:"lost_shards,omitempty"`
+	// Unreported counts the planned requests a lost worker may have sent
+	// before it was lost without reporting them: the history holds each
+	// as indeterminate.
+	Unreported int64 `json:"unreported,omitempty"`
 	// Incomplete is set when the stage was stopped before its slice ended.
 	Incomplete bool `json:"incomplete,omitempty"`
 }

@@ -66,13 +66,15 @@ func ShardOf(unit uint64, count int) int {
 	return int(x % uint64(count))
 }
 
-// Sent lists, in plan order, the request ids of the plan: what a test
-// compares between a single-process run and the union of its shards.
+// Sent lists, in plan order, the requests of the plan: what a test
+// compares between a single-process run and the union of its shards, and
+// what a coordinator accounts for when a shard's worker is lost.
 func (p *Plan) Sent() []Planned {
 	out := make([]Planned, len(p.reqs))
 	for i := range p.reqs {
 		pl := &p.reqs[i]
-		out[i] = Planned{Seq: pl.seq, RequestID: pl.requestID, Client: pl.client, Op: pl.op, Offset: pl.offset}
+		out[i] = Planned{Seq: pl.seq, RequestID: pl.requestID, Client: pl.client, Op: pl.op, Offset: pl.offset,
+			Voucher: pl.voucher, Customer: pl.customer, Key: pl.key, Undoes: pl.undoes, Amount: pl.amount}
 	}
 	return out
 }
@@ -84,6 +86,10 @@ type Planned struct {
 	Client    string
 	Op        string
 	Offset    time.Duration
+	// Voucher, Customer, Key (idempotency), Undoes (the key a rollback
+	// undoes) and Amount are remapped as sent.
+	Voucher, Customer, Key, Undoes string
+	Amount                         int64
 }
 
 // ResultWriter receives each vegeta result as a value. A Stage.Results that

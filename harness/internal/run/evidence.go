@@ -24,7 +24,7 @@ const evidenceSlack = 35 * time.Second
 // the completed requests, and the Heroku and target logs as written in the
 // results folder.
 func (r *rehearsal) record(ops []history.Op) (*chaos.Record, error) {
-	rec := &chaos.Record{Slack: time.Duration(float64(evidenceSlack) * r.p.scn.Heroku.RequestTimerScale)}
+	rec := &chaos.Record{Slack: time.Duration(float64(evidenceSlack) * r.p.scn.Heroku.RequestTimerScale), Workers: r.workerLosses()}
 	for _, op := range ops {
 		if op.Type == history.Invoke || op.Process == history.Nemesis {
 			continue

@@ -135,7 +135,7 @@ func (r *rehearsal) finish(ctx context.Context, stopErr error) (*Outcome, error)
 	}
 	if r.disp != nil {
 		_ = r.disp.Finish(progress.Verdict{
-			Pass: sum.Verdict == report.Pass, Scenario: sum.Scenario, Duration: time.Since(r.started),
+			Pass: sum.Verdict == report.Pass, Inconclusive: sum.Verdict == report.Inconclusive, Scenario: sum.Scenario, Duration: time.Since(r.started),
 			Reason: firstReason(sum), ReportPath: r.folder.Path(report.ReportFile),
 		})
 	}

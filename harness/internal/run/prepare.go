@@ -121,6 +121,10 @@ func prepare(path string, opts Options) (*plan, error) {
 			errs = append(errs, f.Errorf(field, "%v", err))
 			continue
 		}
+		if fl.Kind == "worker-kill" && s.Traffic.Shards <= 1 {
+			errs = append(errs, f.Errorf(fmt.Sprintf("steps[%d].fault.kind", i), "worker-kill kills a shard worker: it needs traffic.shards above 1 (or --shards)"))
+			continue
+		}
 		p.faults[i] = fault
 	}
 

@@ -75,6 +75,7 @@ type rehearsal struct {
 	sender  stageSender
 	shards  *shard.Coordinator
 	nemesis *chaos.Nemesis
+	chaos   *chaos.Env // what the faults act on
 	gate    *gate
 	machine *machineWatch // nil when the machine cannot be sampled
 	sink    *sink
@@ -373,6 +374,7 @@ func (r *rehearsal) startReplay() error {
 		Proxies: toxiproxy.NewClient(r.stack.Endpoints().ToxiproxyURL),
 		Rand:    rand.New(rand.NewPCG(r.p.scn.Seed, 0x6e656d65736973)),
 	}
+	r.chaos = env
 	r.nemesis = chaos.NewNemesis(env, r.sink.record)
 	return nil
 }

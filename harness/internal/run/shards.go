@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cutover/cutover/harness/internal/chaos"
 	"github.com/cutover/cutover/harness/internal/replay"
 	"github.com/cutover/cutover/harness/internal/shard"
 	"github.com/cutover/cutover/harness/platform"
@@ -64,16 +65,17 @@ func (r *rehearsal) startShards(ctx context.Context, tr *traffic) error {
 	}
 	c, err := shard.Start(shard.Options{
 		Job: job, Replayer: r.replay, Unit: r.model.Unit, Trace: tr.path,
-		Listen: "127.0.0.1:0", Virtual: r.clock.virtual, Event: r.event,
+		Listen: "127.0.0.1:0", Virtual: r.clock.virtual, Event: r.event, Unreported: r.sink.unobserved,
 	})
 	if err != nil {
 		return err
 	}
+	var kill func(ctx context.Context, shard int) error
 	switch t.Workers {
 	case "in-process":
-		err = r.workInProcess(c, t.Shards)
+		kill, err = r.workInProcess(c, t.Shards)
 	case "job":
-		err = r.workAsJob(ctx, c, job)
+		kill, err = r.workAsJob(ctx, c, job)
 	default:
 		err = fmt.Errorf("traffic.workers: %q is not a place shard workers can run", t.Workers)
 	}
@@ -87,16 +89,30 @@ func (r *rehearsal) startShards(ctx context.Context, tr *traffic) error {
 		return err
 	}
 	r.shards, r.sender = c, c
+	r.chaos.Workers = workers{n: t.Shards, kill: kill}
 	r.event("replay split into %d shards, workers %s", t.Shards, t.Workers)
 	return nil
 }
 
+// workers are the shard workers as the worker-kill fault sees them.
+type workers struct {
+	n    int
+	kill func(ctx context.Context, shard int) error
+}
+
+func (w workers) Shards() int { return w.n }
+
+func (w workers) KillWorker(ctx context.Context, shard int) error { return w.kill(ctx, shard) }
+
 // workInProcess runs the workers as goroutines of this process, talking
-// to the coordinator over HTTP as pods would.
-func (r *rehearsal) workInProcess(c *shard.Coordinator, n int) error {
-	ctx, cancel := context.WithCancel(context.Background())
+// to the coordinator over HTTP as pods would; it returns how to kill one
+// (its context is cancelled: its stream breaks, as a killed pod's does).
+func (r *rehearsal) workInProcess(c *shard.Coordinator, n int) (func(context.Context, int) error, error) {
 	var wg sync.WaitGroup
+	cancels := make([]context.CancelFunc, n)
 	for i := range n {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels[i] = cancel
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -107,25 +123,30 @@ func (r *rehearsal) workInProcess(c *shard.Coordinator, n int) error {
 		}()
 	}
 	r.onClose(func(context.Context) error {
-		cancel()
+		for _, cancel := range cancels {
+			cancel()
+		}
 		wg.Wait()
 		return nil
 	})
-	return nil
+	return func(_ context.Context, i int) error {
+		cancels[i]()
+		return nil
+	}, nil
 }
 
 // workAsJob runs the workers as a Kubernetes Indexed Job on the target
 // cluster: the image holding the cutover CLI (loaded into kind's nodes),
 // one pod per shard, each reaching the coordinator and the job's endpoints
 // through the platform's relays. A pod that fails loses its worker at once.
-func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job shard.Job) error {
+func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job shard.Job) (func(context.Context, int) error, error) {
 	jr, ok := r.target.(platform.JobRunner)
 	if !ok {
-		return fmt.Errorf("traffic.workers job: target %s cannot run a Kubernetes Job", r.p.scn.Target)
+		return nil, fmt.Errorf("traffic.workers job: target %s cannot run a Kubernetes Job", r.p.scn.Target)
 	}
 	if l, ok := r.target.(imageLoader); ok {
 		if err := l.Load(ctx, WorkerImage); err != nil {
-			return fmt.Errorf("load the worker image: %w", err)
+			return nil, fmt.Errorf("load the worker image: %w", err)
 		}
 	}
 	args := []string{"worker", "--coordinator", c.URL()}
@@ -137,7 +158,7 @@ func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job sha
 		Resources: platform.Resources{CPURequest: "100m", MemoryRequest: "128Mi", MemoryLimit: "1Gi"},
 	})
 	if err != nil {
-		return fmt.Errorf("start the shard workers' job: %w", err)
+		return nil, fmt.Errorf("start the shard workers' job: %w", err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -160,7 +181,21 @@ func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job sha
 		<-done
 		return j.Stop(ctx)
 	})
-	return nil
+	return j.Kill, nil
+}
+
+// workerLosses are the shard workers the run lost, for the evidence.
+func (r *rehearsal) workerLosses() []chaos.WorkerLoss {
+	if r.shards == nil {
+		return nil
+	}
+	var out []chaos.WorkerLoss
+	for _, w := range r.shards.Workers() {
+		if w.Lost != "" {
+			out = append(out, chaos.WorkerLoss{Shard: w.Shard, At: w.LostAt, Why: w.Lost})
+		}
+	}
+	return out
 }
 
 // shardWorkers is the summary's account of the shard workers.

@@ -41,6 +41,17 @@ func (s *sink) Write(op history.Op) error {
 	return err
 }
 
+// unobserved appends op to the history only: an entry the run did not
+// observe (a lost shard worker's unreported request) is evidence for the
+// oracle, not a sample for the gate or the metrics.
+func (s *sink) unobserved(op history.Op) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.w.Write(op); err != nil && s.err == nil {
+		s.err = err
+	}
+}
+
 // record is Write for writers that cannot handle an error (the nemesis);
 // the first error is reported by flush.
 func (s *sink) record(op history.Op) { _ = s.Write(op) }

@@ -164,7 +164,7 @@ func (r *rehearsal) hold(ctx context.Context, tr *traffic, index int, h *scenari
 	}
 	st.Finished = time.Now()
 	st.Breaches = breaches
-	st.LostShards, st.Unsent = res.LostShards, res.Unsent
+	st.LostShards, st.Unsent, st.Unreported = res.LostShards, res.Unsent, res.Unreported
 	if st.DurationS = st.Finished.Sub(st.Started).Seconds(); st.DurationS > 0 && res.Planned > 0 {
 		st.PlannedRate = float64(res.Planned) / (float64(to-from) / r.p.scn.Traffic.Multiplier / r.p.quick / float64(time.Second))
 	}

@@ -51,6 +51,13 @@ type Options struct {
 	// Event reports what happens to the workers (joined, lost); nil
 	// discards it.
 	Event func(format string, args ...any)
+	// Unreported receives, for each request a lost worker may have sent
+	// without reporting it (due before the worker was lost, no invoke
+	// seen), an invoke and an indeterminate completion: the history must
+	// not claim the request was never made. They go to the history only —
+	// not to the stage's statistics or the gate, which judge what was
+	// observed. Nil writes them to the replayer's history.
+	Unreported func(history.Op)
 	// LostAfter, ReadyTimeout and Lead: see the defaults.
 	LostAfter, ReadyTimeout, Lead time.Duration
 }
@@ -68,6 +75,9 @@ type Coordinator struct {
 	changed chan struct{} // closed and replaced when ctl changes
 	workers []*worker
 	cur     *stageRun
+	// redemptions maps the idempotency keys of the redeems that
+	// succeeded to their redemptions, for a lost worker's rollbacks.
+	redemptions map[string]string
 }
 
 // worker is what the coordinator knows of one shard's worker.
@@ -76,6 +86,7 @@ type worker struct {
 	last     time.Time // last frame
 	attached bool      // a stream is open
 	lost     string    // why it was lost; empty while it is not
+	lostAt   time.Time
 }
 
 // stageRun is the stage being sent.
@@ -83,8 +94,10 @@ type stageRun struct {
 	index    int
 	name     string
 	tally    *replay.Tally
-	expected []int64 // requests of each shard's plan
-	sent     []int64 // first attempts each shard invoked
+	expected []int64            // requests of each shard's plan
+	plans    [][]replay.Planned // each shard's plan
+	invoked  []map[string]bool  // first attempts each shard reported, by id
+	sent     []int64            // first attempts each shard invoked
 	ready    []bool
 	ended    []bool
 	errs     []string
@@ -115,7 +128,7 @@ func Start(opts Options) (*Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shard coordinator: listen on %s: %w", opts.Listen, err)
 	}
-	c := &Coordinator{opts: opts, ln: ln, done: make(chan struct{}), changed: make(chan struct{})}
+	c := &Coordinator{opts: opts, ln: ln, done: make(chan struct{}), changed: make(chan struct{}), redemptions: map[string]string{}}
 	for range opts.Job.Shards {
 		c.workers = append(c.workers, &worker{})
 	}
@@ -173,7 +186,7 @@ func (c *Coordinator) Workers() []WorkerState {
 	defer c.mu.Unlock()
 	out := make([]WorkerState, len(c.workers))
 	for i, w := range c.workers {
-		out[i] = WorkerState{Shard: i, Lost: w.lost}
+		out[i] = WorkerState{Shard: i, Lost: w.lost, LostAt: w.lostAt}
 		if w.hello != nil {
 			out[i].Host, out[i].Offset, out[i].RTT = w.hello.Host, w.hello.Offset, w.hello.RTT
 		}
@@ -188,6 +201,7 @@ type WorkerState struct {
 	Offset time.Duration `json:"clock_offset_ns"`
 	RTT    time.Duration `json:"clock_rtt_ns"`
 	Lost   string        `json:"lost,omitempty"`
+	LostAt time.Time     `json:"lost_at,omitzero"`
 }
 
 // Counters are the run's counters over the stages merged so far.
@@ -210,7 +224,7 @@ func (c *Coordinator) loseLocked(i int, why string) {
 	if w.lost != "" {
 		return
 	}
-	w.lost = why
+	w.lost, w.lostAt = why, time.Now()
 	c.opts.Event("shard worker %d lost: %s", i, why)
 	c.signalLocked()
 }
@@ -246,7 +260,7 @@ func (c *Coordinator) Replay(ctx context.Context, st replay.Stage) (replay.Resul
 		return replay.Result{}, err
 	}
 	n := c.opts.Job.Shards
-	run := &stageRun{name: st.Name, expected: make([]int64, n), sent: make([]int64, n),
+	run := &stageRun{name: st.Name, expected: make([]int64, n), sent: make([]int64, n), plans: make([][]replay.Planned, n), invoked: make([]map[string]bool, n),
 		ready: make([]bool, n), ended: make([]bool, n), errs: make([]string, n), changed: make(chan struct{})}
 	for i := range n {
 		sp, err := plan.Shard(i, n, c.opts.Unit)
@@ -254,6 +268,8 @@ func (c *Coordinator) Replay(ctx context.Context, st replay.Stage) (replay.Resul
 			return replay.Result{}, fmt.Errorf("stage %s: %w", st.Name, err)
 		}
 		run.expected[i] = int64(sp.Len())
+		run.plans[i] = sp.Sent()
+		run.invoked[i] = map[string]bool{}
 	}
 	virtual := c.opts.Virtual(st.Start)
 	if st.Start.IsZero() {
@@ -304,12 +320,14 @@ func (c *Coordinator) Replay(ctx context.Context, st replay.Stage) (replay.Resul
 	c.mu.Lock()
 	tally := run.tally
 	var lost []int
-	var unsent int64
+	var unsent, unreported int64
 	var errs []string
 	for i, w := range c.workers {
 		if !run.ended[i] && w.lost != "" {
 			lost = append(lost, i)
-			unsent += max(run.expected[i]-run.sent[i], 0)
+			u, r := c.accountLost(run, i, start, w.lostAt)
+			unsent += u
+			unreported += r
 		}
 		if run.errs[i] != "" {
 			errs = append(errs, fmt.Sprintf("shard %d: %s", i, run.errs[i]))
@@ -318,7 +336,7 @@ func (c *Coordinator) Replay(ctx context.Context, st replay.Stage) (replay.Resul
 	run.tally = nil // frames arriving late are dropped
 	c.mu.Unlock()
 	res, terr := tally.Result(time.Since(start))
-	res.LostShards, res.Unsent = lost, unsent
+	res.LostShards, res.Unsent, res.Unreported = lost, unsent, unreported
 	for _, i := range lost {
 		// A lost worker's shard is part of the plan, sent or not.
 		res.Planned += run.expected[i]
@@ -333,6 +351,48 @@ func (c *Coordinator) Replay(ctx context.Context, st replay.Stage) (replay.Resul
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// accountLost settles the requests of a lost worker's shard that it did
+// not report: those due after it was lost were never sent (unsent); those
+// due before may have been sent — the worker died before it said so — and
+// go to the history as indeterminate (unreported). c.mu is held.
+func (c *Coordinator) accountLost(run *stageRun, shard int, start, lostAt time.Time) (unsent, unreported int64) {
+	for _, p := range run.plans[shard] {
+		if run.invoked[shard][p.RequestID] {
+			continue
+		}
+		due := start.Add(p.Offset)
+		if due.After(lostAt) {
+			unsent++
+			continue
+		}
+		unreported++
+		op := history.Op{ID: p.RequestID, Type: history.Invoke, Process: p.Client, F: p.Op,
+			Voucher: p.Voucher, Customer: p.Customer, IdempotencyKey: p.Key, Amount: p.Amount,
+			RequestID: p.RequestID, Intended: due, Time: due, Stage: run.name}
+		if p.Undoes != "" {
+			// As the worker would have sent it: for the redemption its
+			// redeem created, when the run saw it.
+			op.RedemptionID = c.redemptions[p.Undoes]
+		}
+		c.unreported(op)
+		op.Type, op.Time, op.Latency = history.Info, lostAt, lostAt.Sub(due)
+		op.Error = fmt.Sprintf("shard worker %d lost before it reported this request: it may have been sent", shard)
+		c.unreported(op)
+	}
+	return unsent, unreported
+}
+
+// unreported writes an entry the run did not observe to the history.
+func (c *Coordinator) unreported(op history.Op) {
+	if c.opts.Unreported != nil {
+		c.opts.Unreported(op)
+		return
+	}
+	if h := c.opts.Replayer.History(); h != nil {
+		_ = h.Write(op)
+	}
 }
 
 // await waits until every worker that is not lost satisfies ok, a worker
@@ -517,9 +577,13 @@ func (c *Coordinator) apply(shard int, f *Frame) {
 		if f.Op.Type == history.Invoke {
 			if !replay.IsRetry(f.Op.ID) {
 				run.sent[shard]++
+				run.invoked[shard][f.Op.ID] = true
 			}
 			run.tally.Invoke(*f.Op)
 		} else if f.Result != nil {
+			if f.Op.F == history.Redeem && f.Op.Type == history.OK && f.Op.IdempotencyKey != "" && f.Op.RedemptionID != "" {
+				c.redemptions[f.Op.IdempotencyKey] = f.Op.RedemptionID
+			}
 			run.tally.Done(*f.Op, *f.Result)
 		}
 	case f.End != nil && run != nil && f.End.Stage == run.index:

@@ -343,8 +343,18 @@ func TestLostWorkerIsCountedNotHidden(t *testing.T) {
 	res, hist, c := f.sharded(t, 2, func(cancel []context.CancelFunc) { cancel[1]() })
 	require.Equal(t, []int{1}, res.LostShards)
 	require.Positive(t, res.Unsent, "the lost worker's unsent requests are counted")
-	sent := int64(len(hist.invokes()))
-	require.Equal(t, res.Planned, sent+res.Unsent+res.Skipped, "planned = sent + unsent + skipped")
+	// The history holds every request that may have been sent: those the
+	// workers reported, and those the lost one may have sent unreported
+	// (indeterminate); the rest were never sent, or skipped.
+	inHistory := int64(len(hist.invokes()))
+	require.Equal(t, res.Planned, inHistory+res.Unsent+res.Skipped, "planned = in the history + unsent + skipped")
+	unknown := 0
+	for _, op := range hist.ops {
+		if op.Type == history.Info && strings.Contains(op.Error, "lost before it reported") {
+			unknown++
+		}
+	}
+	require.Equal(t, int(res.Unreported), unknown, "each unreported request is in the history as indeterminate")
 	ws := c.Workers()
 	require.NotEmpty(t, ws[1].Lost)
 	require.Empty(t, ws[0].Lost)

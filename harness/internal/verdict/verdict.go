@@ -44,7 +44,11 @@ func Decide(s *report.Summary, regressions []string) {
 	}
 	for _, st := range s.Stages {
 		if st.Unsent > 0 || len(st.LostShards) > 0 {
-			unsure = append(unsure, fmt.Sprintf("%s ran on partial traffic: shard workers %v were lost and %d planned requests were never sent", st.Name, st.LostShards, st.Unsent))
+			msg := fmt.Sprintf("%s ran on partial traffic: shard workers %v were lost and %d planned requests were never sent", st.Name, st.LostShards, st.Unsent)
+			if st.Unreported > 0 {
+				msg += fmt.Sprintf(" (%d more may have been sent unreported: indeterminate in the history)", st.Unreported)
+			}
+			unsure = append(unsure, msg)
 		}
 	}
 	var bottleneck []string
