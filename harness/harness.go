@@ -57,6 +57,10 @@ func StartStack(ctx context.Context, c StackConfig) (stack.Stack, error) {
 	return run.StartStack(ctx, c)
 }
 
+// WorkerImage is the image a sharded run's Indexed Job runs (`make
+// images` builds it from cmd/cutover).
+const WorkerImage = run.WorkerImage
+
 // WorkerOptions configure one shard worker of a sharded run
 // (traffic.shards): see Work.
 type WorkerOptions = shard.WorkerOptions

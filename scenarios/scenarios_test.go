@@ -265,6 +265,28 @@ func requireEngineFor(t *testing.T, s *scenario.Scenario) {
 	testsupport.RequireImages(t, cli, refs...)
 }
 
+// TestShardWorkersAsIndexedJobOnKind runs worker-lost on a kind target:
+// the two shard workers are pods of an Indexed Job in the run's namespace
+// (the cutover image loaded into the nodes), reaching the run and the
+// platforms through the relays; the fault deletes the pod of shard 1
+// mid-stage, and the run counts what it never sent and is inconclusive.
+func TestShardWorkersAsIndexedJobOnKind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates a kind cluster and runs a scenario on it (minutes); skipped with -short")
+	}
+	s, err := scenario.Load("worker-lost.yaml")
+	require.NoError(t, err)
+	s.Scenario.Target, s.Scenario.Infra = "kind", "docker"
+	requireEngineFor(t, &s.Scenario)
+	testsupport.RequireImages(t, testsupport.Engine(t), harness.WorkerImage)
+	out := harness.Run(t, "worker-lost.yaml", harness.Quick(), harness.Infra("docker"), harness.Target("kind"))
+	require.Equal(t, "kind", out.Summary.Target)
+	checks["worker-lost"](t, out)
+	for _, w := range out.Summary.Shards {
+		require.True(t, strings.HasPrefix(w.Host, "cutover-shards-"), "shard %d ran in a pod of the job, not %q", w.Shard, w.Host)
+	}
+}
+
 // TestKubeconfigTargetOnKind runs kind-smoke with target kubeconfig
 // against a kind cluster the test creates, through that cluster's own
 // kubeconfig and context: the stack relayed from the kind network's
