@@ -86,7 +86,7 @@ func Work(ctx context.Context, opts WorkerOptions) error {
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	defer rd.Close()
+	defer func() { _ = rd.Close() }()
 	model, err := dnsmodel.Build(ctx, job.DNS)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -463,7 +463,7 @@ func (u *upstream) finish() error {
 	}
 	err := u.err
 	u.mu.Unlock()
-	u.pw.Close()
+	_ = u.pw.Close()
 	if serr := <-u.status; err == nil {
 		err = serr
 	}
