@@ -44,6 +44,14 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"required Route53 credentials with docker", validScenario + "dns: {route53_credentials: {access_key_id: AKID, secret_access_key: s}}\n", []string{"--infra", "docker"}, "FILE:10: dns.route53_credentials: the docker driver's Route53 accepts any credentials"},
 		{"--route53-credentials with docker", validScenario, []string{"--infra", "docker", "--route53-credentials", "AKID:s"}, "--route53-credentials: the docker driver's Route53 accepts any credentials"},
 		{"a malformed --route53-credentials", validScenario, []string{"--route53-credentials", "AKID"}, "want ACCESS_KEY_ID:SECRET_ACCESS_KEY"},
+		{"--target kubeconfig without a context", validScenario, []string{"--target", "kubeconfig"}, "aws.kube_context: required with target kubeconfig"},
+		{"--target kubeconfig without --stack-host", validScenario + "aws: {kube_context: lab}\n", []string{"--target", "kubeconfig"}, "aws.stack_host: required with target kubeconfig"},
+		{"--stack-host not an address", validScenario + "aws: {kube_context: lab}\n", []string{"--target", "kubeconfig", "--stack-host", "gateway"}, "aws.stack_host: \"gateway\" is not an IP address"},
+		{"--endpoint without a port", validScenario + "aws: {kube_context: lab}\n", []string{"--target", "kubeconfig", "--stack-host", "10.0.0.1", "--endpoint", "lb.example"}, "aws.endpoint: \"lb.example\" is not host:port"},
+		{"--stack-host on the local target", validScenario, []string{"--stack-host", "10.0.0.1"}, "aws.stack_host: only with target kubeconfig"},
+		{"--shards as a job without a cluster", validScenario, []string{"--shards", "2", "--workers", "job"}, "traffic.workers: job runs the shards as a Kubernetes Indexed Job"},
+		{"--workers without --shards", validScenario, []string{"--workers", "in-process"}, "traffic.workers: only with traffic.shards above 1"},
+		{"worker-kill without shards", strings.Replace(validScenario, "{kind: latency, target: aws->postgres, params: {latency: 100ms}}", "{kind: worker-kill}", 1), nil, "FILE:6: steps[1].fault.kind: worker-kill kills a shard worker: it needs traffic.shards above 1"},
 		{"missing file", "", nil, "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -378,6 +378,26 @@ func (c *checker) expect(invariants map[string]bool) {
 	}
 }
 
+// CheckOverrides checks s — this file's scenario with the command line's
+// flags applied (--target, --stack-host, --endpoint, --shards, --workers)
+// — with the rules the file itself obeys for the target and the shards;
+// errors name the field (and its line when the file sets it).
+func (f *File) CheckOverrides(s *Scenario) error {
+	c := &checker{f: f}
+	c.enum("target", s.Target, Targets)
+	if s.Target == "kubeconfig" && s.AWS.KubeContext == "" {
+		c.add("aws.kube_context", "required with target kubeconfig: name the context explicitly (the current context is never used by accident)")
+	}
+	c.kubeconfigTarget(s)
+	if field, problem := ShardsProblem(s.Traffic.Shards, s.Traffic.Workers, s.Target); problem != "" {
+		c.add(field, "%s", problem)
+	}
+	if len(c.errs) > 0 {
+		return c.errs
+	}
+	return nil
+}
+
 // kubeconfigTarget checks the fields of an existing cluster as the target:
 // they mean nothing to another target, so they are refused there.
 func (c *checker) kubeconfigTarget(s *Scenario) {

@@ -57,28 +57,30 @@ func prepare(path string, opts Options) (*plan, error) {
 			errs = append(errs, fmt.Errorf("--target: %q is not one of %v", opts.Target, scenario.Targets))
 		}
 		s.Target = opts.Target
-		if s.Target == "kubeconfig" && s.AWS.KubeContext == "" {
-			errs = append(errs, f.Errorf("aws.kube_context", "required with --target kubeconfig: name the context explicitly"))
-		}
-		if s.Target == "kubeconfig" && s.AWS.StackHost == "" {
-			errs = append(errs, f.Errorf("aws.stack_host", "required with --target kubeconfig: an address of this host the cluster's pods reach"))
-		}
 	}
 	if opts.Seed != 0 {
 		s.Seed = opts.Seed
 	}
-	if opts.Shards != 0 || opts.Workers != "" {
-		if opts.Shards != 0 {
-			s.Traffic.Shards = opts.Shards
-		}
-		if opts.Workers != "" {
-			s.Traffic.Workers = opts.Workers
-		}
-		if s.Traffic.Shards > 1 && s.Traffic.Workers == "" {
-			s.Traffic.Workers = scenario.DefaultShardWorkers(s.Target)
-		}
-		if field, problem := scenario.ShardsProblem(s.Traffic.Shards, s.Traffic.Workers, s.Target); problem != "" {
-			errs = append(errs, fmt.Errorf("--shards/--workers: %s: %s", field, problem))
+	if opts.StackHost != "" {
+		s.AWS.StackHost = opts.StackHost
+	}
+	if opts.Endpoint != "" {
+		s.AWS.Endpoint = opts.Endpoint
+	}
+	if opts.Shards != 0 {
+		s.Traffic.Shards = opts.Shards
+	}
+	if opts.Workers != "" {
+		s.Traffic.Workers = opts.Workers
+	}
+	if s.Traffic.Shards > 1 && s.Traffic.Workers == "" {
+		s.Traffic.Workers = scenario.DefaultShardWorkers(s.Target)
+	}
+	if opts.Target != "" || opts.StackHost != "" || opts.Endpoint != "" || opts.Shards != 0 || opts.Workers != "" {
+		// The flags change what the file was checked against: check the
+		// target's and the shards' fields again, as the file's own.
+		if err := f.CheckOverrides(&s); err != nil {
+			errs = append(errs, fmt.Errorf("with the command line's flags: %w", err))
 		}
 	}
 	p := &plan{file: f, orig: s, scn: s, quick: 1, faults: map[int]chaos.Fault{}}

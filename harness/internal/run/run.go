@@ -30,6 +30,10 @@ type Options struct {
 	Out string
 	// Seed overrides the scenario's seed when non-zero.
 	Seed uint64
+	// StackHost and Endpoint override aws.stack_host and aws.endpoint
+	// (the kubeconfig target: an address of this host the cluster's pods
+	// reach, and where this host reaches the Service).
+	StackHost, Endpoint string
 	// Shards and Workers override traffic.shards and traffic.workers
 	// when set: split the replay across that many workers.
 	Shards  int
