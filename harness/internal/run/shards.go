@@ -29,11 +29,6 @@ type stageSender interface {
 // images` builds it; kind loads it into the cluster's nodes).
 const WorkerImage = "cutover-local/cutover:latest"
 
-// imageLoader is a target that loads a local image into its nodes (kind).
-type imageLoader interface {
-	Load(ctx context.Context, image string) error
-}
-
 // startShards starts the coordinator of a sharded replay and its workers,
 // and waits for every worker to join; without traffic.shards the run's
 // replayer sends everything.
@@ -136,18 +131,13 @@ func (r *rehearsal) workInProcess(c *shard.Coordinator, n int) (func(context.Con
 }
 
 // workAsJob runs the workers as a Kubernetes Indexed Job on the target
-// cluster: the image holding the cutover CLI (loaded into kind's nodes),
+// cluster: the image holding the cutover CLI (kind loads it into its nodes),
 // one pod per shard, each reaching the coordinator and the job's endpoints
 // through the platform's relays. A pod that fails loses its worker at once.
 func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job shard.Job) (func(context.Context, int) error, error) {
 	jr, ok := r.target.(platform.JobRunner)
 	if !ok {
 		return nil, fmt.Errorf("traffic.workers job: target %s cannot run a Kubernetes Job", r.p.scn.Target)
-	}
-	if l, ok := r.target.(imageLoader); ok {
-		if err := l.Load(ctx, WorkerImage); err != nil {
-			return nil, fmt.Errorf("load the worker image: %w", err)
-		}
 	}
 	args := []string{"worker", "--coordinator", c.URL()}
 	for _, ep := range job.Reach {
