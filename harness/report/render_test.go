@@ -196,6 +196,40 @@ func TestReportFindsFaultsInTheHistory(t *testing.T) {
 
 // A stage's machine figures are shown per stage and per component, and a
 // saturated stage says why its latency was not judged.
+func TestReportShowsTheShardWorkers(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shards")
+	_, err := reporttest.Write(dir, reporttest.Options{RunID: "shards", Seed: 5})
+	require.NoError(t, err)
+	s, err := report.ReadSummary(dir)
+	require.NoError(t, err)
+	s.Shards = []report.ShardWorker{
+		{Shard: 0, Host: "cutover-shards-0-abcde", ClockOffsetMS: -0.4, ClockErrorMS: 0.2},
+		{Shard: 1, Host: "cutover-shards-1-fghij", ClockOffsetMS: 1.25, ClockErrorMS: 0.3, Lost: "pod cutover-shards-1-fghij: deleted"},
+	}
+	s.Stages[1].LostShards, s.Stages[1].Unsent, s.Stages[1].Unreported = []int{1}, 120, 7
+	b, err := json.MarshalIndent(s, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, report.SummaryFile), b, 0o644))
+	require.NoError(t, report.Render(dir))
+	html, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err)
+	page := string(html)
+	require.Contains(t, page, `<h2 id="shards">Shard workers</h2>`)
+	require.Contains(t, page, "Worst clock skew against this run: 1.250 ms (known within 0.300 ms)")
+	require.Contains(t, page, "pod cutover-shards-1-fghij: deleted")
+	require.Contains(t, page, "120 planned requests never sent, 7 possibly sent unreported")
+
+	// A run of one process has no such section.
+	s.Shards = nil
+	b, err = json.MarshalIndent(s, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, report.SummaryFile), b, 0o644))
+	require.NoError(t, report.Render(dir))
+	html, err = os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err)
+	require.NotContains(t, string(html), `id="shards"`)
+}
+
 func TestReportShowsTheMachine(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "machine")
 	_, err := reporttest.Write(dir, reporttest.Options{RunID: "machine", Seed: 5, Noise: 3})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -488,6 +489,20 @@ func (s *Summary) Requests() int64 {
 		n += st.Requests
 	}
 	return n
+}
+
+// Skew is a clock offset and how well it is known, in milliseconds.
+type Skew struct{ OffsetMS, ErrorMS float64 }
+
+// WorstSkew is the largest clock offset of a shard worker against the run.
+func (s *Summary) WorstSkew() Skew {
+	var w Skew
+	for _, sh := range s.Shards {
+		if math.Abs(sh.ClockOffsetMS) >= math.Abs(w.OffsetMS) {
+			w = Skew{sh.ClockOffsetMS, sh.ClockErrorMS}
+		}
+	}
+	return w
 }
 
 // ShardWorker is one worker of a sharded replay as the run saw it.
