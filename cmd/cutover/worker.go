@@ -47,7 +47,7 @@ reaches each one (a pod reaches the host's loopback services through relays).`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			logf := func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "worker: "+format+"\n", args...) }
-			if err := harness.Work(ctx, harness.WorkerOptions{Coordinator: coordinator, Shard: index, Reach: reach, Logf: logf}); err != nil {
+			if err := harness.Work(ctx, harness.WorkerOptions{Coordinator: coordinator, Shard: index, Reach: reach, Logf: logf, Measure: true}); err != nil {
 				return withCode(exitInfra, err)
 			}
 			return nil

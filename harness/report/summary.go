@@ -515,6 +515,12 @@ type ShardWorker struct {
 	ClockErrorMS  float64 `json:"clock_error_ms"`
 	// Lost says why the worker was lost; empty when it was not.
 	Lost string `json:"lost,omitempty"`
+	// CPUMSPerRequest is the CPU time the worker's process spent per
+	// request it sent, and PeakRSSMB its peak memory: what a pod of it
+	// needs at this rate. Zero for in-process workers (they share the
+	// run's process).
+	CPUMSPerRequest float64 `json:"cpu_ms_per_request,omitempty"`
+	PeakRSSMB       float64 `json:"peak_rss_mb,omitempty"`
 }
 
 // Saturated returns the judgement of the named stage's machine when the

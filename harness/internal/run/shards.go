@@ -196,7 +196,12 @@ func (r *rehearsal) shardWorkers() []report.ShardWorker {
 	var out []report.ShardWorker
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	for _, w := range r.shards.Workers() {
-		out = append(out, report.ShardWorker{Shard: w.Shard, Host: w.Host, ClockOffsetMS: ms(w.Offset), ClockErrorMS: ms(w.RTT / 2), Lost: w.Lost})
+		sw := report.ShardWorker{Shard: w.Shard, Host: w.Host, ClockOffsetMS: ms(w.Offset), ClockErrorMS: ms(w.RTT / 2), Lost: w.Lost,
+			PeakRSSMB: float64(w.PeakRSS) / (1 << 20)}
+		if w.Requests > 0 {
+			sw.CPUMSPerRequest = ms(w.CPU) / float64(w.Requests)
+		}
+		out = append(out, sw)
 	}
 	return out
 }

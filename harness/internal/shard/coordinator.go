@@ -87,6 +87,11 @@ type worker struct {
 	attached bool      // a stream is open
 	lost     string    // why it was lost; empty while it is not
 	lostAt   time.Time
+	// cpu and requests add up the measured stages (End.CPU); peakRSS is
+	// the largest End.PeakRSS.
+	cpu      time.Duration
+	requests int64
+	peakRSS  int64
 }
 
 // stageRun is the stage being sent.
@@ -186,7 +191,7 @@ func (c *Coordinator) Workers() []WorkerState {
 	defer c.mu.Unlock()
 	out := make([]WorkerState, len(c.workers))
 	for i, w := range c.workers {
-		out[i] = WorkerState{Shard: i, Lost: w.lost, LostAt: w.lostAt}
+		out[i] = WorkerState{Shard: i, Lost: w.lost, LostAt: w.lostAt, CPU: w.cpu, Requests: w.requests, PeakRSS: w.peakRSS}
 		if w.hello != nil {
 			out[i].Host, out[i].Offset, out[i].RTT = w.hello.Host, w.hello.Offset, w.hello.RTT
 		}
@@ -202,6 +207,12 @@ type WorkerState struct {
 	RTT    time.Duration `json:"clock_rtt_ns"`
 	Lost   string        `json:"lost,omitempty"`
 	LostAt time.Time     `json:"lost_at,omitzero"`
+	// CPU is the CPU time the worker's process used over the stages it
+	// measured, sending Requests first attempts; PeakRSS its peak memory
+	// (bytes). Zero for in-process workers.
+	CPU      time.Duration `json:"cpu_ns,omitempty"`
+	Requests int64         `json:"requests,omitempty"`
+	PeakRSS  int64         `json:"peak_rss,omitempty"`
 }
 
 // Counters are the run's counters over the stages merged so far.
@@ -589,6 +600,11 @@ func (c *Coordinator) apply(shard int, f *Frame) {
 	case f.End != nil && run != nil && f.End.Stage == run.index:
 		run.ended[shard] = true
 		run.errs[shard] = f.End.Error
+		if f.End.CPU > 0 {
+			wk.cpu += f.End.CPU
+			wk.requests += run.sent[shard]
+			wk.peakRSS = max(wk.peakRSS, f.End.PeakRSS)
+		}
 		if run.tally != nil {
 			run.tally.Counts(f.End.Counts)
 		}

@@ -252,7 +252,9 @@ func (f *fixture) sharded(t testing.TB, n int, kill func(cancel []context.Cancel
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = Work(ctx, WorkerOptions{Coordinator: c.URL(), Shard: i, Dir: t.TempDir()})
+			// Worker 0 measures its process's CPU and memory, as a
+			// pod's worker does (here the process is the test's).
+			errs[i] = Work(ctx, WorkerOptions{Coordinator: c.URL(), Shard: i, Dir: t.TempDir(), Measure: i == 0})
 		}()
 	}
 	t.Cleanup(func() {
@@ -321,6 +323,10 @@ func TestShardsSendWhatOneProcessSends(t *testing.T) {
 		require.Empty(t, w.Lost)
 		require.Positive(t, w.RTT)
 	}
+	require.Positive(t, ws[0].CPU, "a measuring worker reports its CPU")
+	require.Positive(t, ws[0].PeakRSS)
+	require.Positive(t, ws[0].Requests)
+	require.Zero(t, ws[1].CPU, "one that shares its process does not")
 	perShard := map[int]int{}
 	for _, op := range twoHist.invokes() {
 		perShard[replay.ShardOf(mustUnit(t, f, op.Process), 2)]++

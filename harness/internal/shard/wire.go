@@ -135,4 +135,9 @@ type End struct {
 	Stage  int                `json:"stage"`
 	Counts replay.ShardCounts `json:"counts"`
 	Error  string             `json:"error,omitempty"`
+	// CPU is the CPU time the worker's process used during the stage and
+	// PeakRSS its peak resident memory so far (bytes): what a pod of it
+	// needs. Zero when the worker shares its process (in-process workers).
+	CPU     time.Duration `json:"cpu_ns,omitempty"`
+	PeakRSS int64         `json:"peak_rss,omitempty"`
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -40,6 +41,9 @@ type WorkerOptions struct {
 	Reach []string
 	// Logf reports what the worker does; nil discards it.
 	Logf func(format string, args ...any)
+	// Measure reports the process's CPU time and peak memory with each
+	// stage: set it when the worker is a process of its own (a pod).
+	Measure bool
 }
 
 // Work runs one worker until the coordinator says the run is over, ctx
@@ -211,6 +215,7 @@ func (w *workerRun) stage(ctx context.Context, rp *replay.Replayer, rd *trace.Re
 	res.set(start, spec.Virtual)
 	st.Plan, st.Start, st.Results = plan, start, up.results()
 
+	cpu0, _ := usage()
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan struct{})
@@ -235,12 +240,27 @@ func (w *workerRun) stage(ctx context.Context, rp *replay.Replayer, rd *trace.Re
 		}
 	}
 	end := &End{Stage: spec.Index, Counts: replay.CountsOf(result)}
+	if w.opts.Measure {
+		cpu1, rss := usage()
+		end.CPU, end.PeakRSS = cpu1-cpu0, rss
+	}
 	if rerr != nil && !errors.Is(rerr, context.Canceled) {
 		end.Error = rerr.Error()
 	}
 	up.send(Frame{End: end})
 	w.opts.Logf("stage %s: %d requests sent, %d planned", spec.Name, result.Requests, result.Planned)
 	return ctx.Err()
+}
+
+// usage is this process's CPU time (user and system) and peak resident
+// memory so far.
+func usage() (cpu time.Duration, peakRSS int64) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, 0
+	}
+	// Linux reports ru_maxrss in kilobytes.
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Maxrss * 1024
 }
 
 // get reads a JSON document from the coordinator.
