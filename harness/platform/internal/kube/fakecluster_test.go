@@ -72,6 +72,14 @@ var (
 	pdbsGVR        = policyv1.SchemeGroupVersion.WithResource("poddisruptionbudgets")
 )
 
+// prependReactor adds a reactor while the control loop runs: under the
+// fake clientset's lock, which Invokes holds while it reads the chain.
+func (c *fakeCluster) prependReactor(verb, resource string, fn k8stesting.ReactionFunc) {
+	c.cs.Lock()
+	defer c.cs.Unlock()
+	c.cs.PrependReactor(verb, resource, fn)
+}
+
 // Reactors run under the fake clientset's lock, so they use the tracker,
 // never the clientset.
 

@@ -127,7 +127,7 @@ func TestPlatformKillReplicaDeletesWithGraceZero(t *testing.T) {
 	victim := p.Replicas()[0].Name
 
 	var grace *int64
-	fc.cs.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	fc.prependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.(k8stesting.DeleteAction).GetName() == victim {
 			grace = a.(k8stesting.DeleteAction).GetDeleteOptions().GracePeriodSeconds
 		}
@@ -289,7 +289,7 @@ func TestEvictRetriesWhileTheBudgetRefuses(t *testing.T) {
 	pod := fc.podsOf("cutover-test", "coupon")[0]
 
 	attempts := 0
-	fc.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	fc.prependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetSubresource() != "eviction" {
 			return false, nil, nil
 		}
