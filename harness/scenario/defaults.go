@@ -66,9 +66,6 @@ func (f *File) applyDefaults() {
 	if !f.has("traffic.retries") {
 		s.Traffic.Retries = 1
 	}
-	if s.Traffic.Shards > 1 && s.Traffic.Workers == "" {
-		s.Traffic.Workers = DefaultShardWorkers(s.Target)
-	}
 	if s.Gate.Interval == 0 {
 		s.Gate.Interval = Duration(10 * time.Second)
 	}
@@ -120,7 +117,8 @@ func (f *File) stageName(step int) string {
 
 // DefaultShardWorkers is where a sharded replay's workers run when the
 // scenario does not say: on the target cluster when there is one (a job),
-// else in the cutover process.
+// else in the cutover process. It is decided when the run starts, for the
+// target the run has (--target may change it), not when the file loads.
 func DefaultShardWorkers(target string) string {
 	if target == "kind" || target == "kubeconfig" {
 		return "job"

@@ -440,6 +440,10 @@ func ShardsProblem(shards int, workers, target string) (field, problem string) {
 		return "traffic.workers", "only with traffic.shards above 1"
 	case shards <= 1:
 		return "", ""
+	case workers == "":
+		workers = DefaultShardWorkers(target)
+	}
+	switch {
 	case !slices.Contains(ShardWorkers, workers):
 		return "traffic.workers", fmt.Sprintf("%q is not one of %v", workers, ShardWorkers)
 	case workers == "job" && target != "kind" && target != "kubeconfig":

@@ -14,9 +14,9 @@ import (
 // API lists (through the real SDK), making the weighted choice locally with
 // a seeded generator. It exists for Route53 implementations whose DNS does
 // not weight answers: LocalStack serves the API, but its DNS returns every
-// record of a weighted set. The record sets are fetched again only when
-// they are older than the refresh interval, in the model's virtual time, so
-// a busy model does not hammer the API.
+// record of a weighted set. The record sets are fetched again only once per
+// refresh interval of the model's virtual time (on a grid), so a busy model
+// does not hammer the API.
 type Route53Source struct {
 	api     *weights.Client
 	zoneID  string
@@ -58,7 +58,12 @@ func (s *Route53Source) String() string {
 func (s *Route53Source) Resolve(ctx context.Context, now time.Time, pick uint64) (Answer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.fetched || now.Sub(s.fetchedAt) >= s.refresh {
+	// The sets are fetched again in each new refresh interval of virtual
+	// time, on a grid, not refresh after the last fetch: when the last
+	// fetch was depends on which clients resolved, and a run split into
+	// shards (each shard's model sees its own clients) must read the
+	// weights at the same virtual instants as one process does.
+	if !s.fetched || now.Truncate(s.refresh).After(s.fetchedAt.Truncate(s.refresh)) {
 		records, err := s.api.Read(ctx, s.zoneID, s.name)
 		if err != nil {
 			return Answer{}, fmt.Errorf("resolve %s: %w", s, err)

@@ -74,6 +74,8 @@ func prepare(path string, opts Options) (*plan, error) {
 		s.Traffic.Workers = opts.Workers
 	}
 	if s.Traffic.Shards > 1 && s.Traffic.Workers == "" {
+		// Where the file does not say, the workers run on the target
+		// this run has.
 		s.Traffic.Workers = scenario.DefaultShardWorkers(s.Target)
 	}
 	if opts.Target != "" || opts.StackHost != "" || opts.Endpoint != "" || opts.Shards != 0 || opts.Workers != "" {

@@ -188,6 +188,13 @@ func (r *rehearsal) run(ctx context.Context) (_ *Outcome, err error) {
 	}
 	stopDisplay := r.startDisplay(ctx)
 	stepsErr := r.steps(ctx, tr)
+	if r.shards != nil {
+		// The workers stop once the traffic is over, before the final
+		// reads (and before the cluster they run on is taken down).
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		r.shards.Finish(fctx)
+		cancel()
+	}
 	stopDisplay()
 	if err := r.nemesis.Stop(context.WithoutCancel(ctx)); err != nil {
 		r.event("heal at the end: %v", err)

@@ -160,7 +160,7 @@ func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job sha
 				if !ok {
 					return
 				}
-				c.Lose(f.Index, fmt.Sprintf("pod %s: %s %s", f.Pod, f.Reason, f.Message))
+				c.Lose(f.Index, strings.TrimSpace(fmt.Sprintf("pod %s: %s %s", f.Pod, f.Reason, f.Message)))
 			case <-wctx.Done():
 				return
 			}

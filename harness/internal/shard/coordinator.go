@@ -85,6 +85,7 @@ type worker struct {
 	hello    *Hello
 	last     time.Time // last frame
 	attached bool      // a stream is open
+	detached time.Time // when the last stream closed
 	lost     string    // why it was lost; empty while it is not
 	lostAt   time.Time
 	// cpu and requests add up the measured stages (End.CPU); peakRSS is
@@ -328,15 +329,27 @@ func (c *Coordinator) Replay(ctx context.Context, st replay.Stage) (replay.Resul
 		cancel()
 	}
 
+	// A worker known lost (its pod was deleted) may still be sending
+	// until its process is gone: what it reports until its stream closes
+	// is real, and only after that can nothing more have been sent.
+	c.awaitDetached(ctx, run)
+
 	c.mu.Lock()
 	tally := run.tally
 	var lost []int
 	var unsent, unreported int64
 	var errs []string
+	now := time.Now()
 	for i, w := range c.workers {
 		if !run.ended[i] && w.lost != "" {
 			lost = append(lost, i)
-			u, r := c.accountLost(run, i, start, w.lostAt)
+			// Until its stream closed (or now, if it never did) the
+			// worker may have sent what it did not report.
+			cutoff := now
+			if !w.attached && !w.detached.IsZero() {
+				cutoff = w.detached
+			}
+			u, r := c.accountLost(run, i, start, cutoff)
 			unsent += u
 			unreported += r
 		}
@@ -364,10 +377,35 @@ func (c *Coordinator) Replay(ctx context.Context, st replay.Stage) (replay.Resul
 	return res, nil
 }
 
+// awaitDetached waits, at most LostAfter, until every lost worker that
+// did not end the stage has no stream open.
+func (c *Coordinator) awaitDetached(ctx context.Context, run *stageRun) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.LostAfter)
+	defer cancel()
+	for {
+		c.mu.Lock()
+		open := false
+		for i, w := range c.workers {
+			open = open || (w.lost != "" && !run.ended[i] && w.attached)
+		}
+		ch := run.changed
+		c.mu.Unlock()
+		if !open {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // accountLost settles the requests of a lost worker's shard that it did
-// not report: those due after it was lost were never sent (unsent); those
-// due before may have been sent — the worker died before it said so — and
-// go to the history as indeterminate (unreported). c.mu is held.
+// not report: those due after cutoff (when it can no longer have sent
+// anything) were never sent (unsent); those due before may have been sent
+// — the worker died before it said so — and go to the history as
+// indeterminate (unreported). c.mu is held.
 func (c *Coordinator) accountLost(run *stageRun, shard int, start, lostAt time.Time) (unsent, unreported int64) {
 	for _, p := range run.plans[shard] {
 		if run.invoked[shard][p.RequestID] {
@@ -453,11 +491,25 @@ func (c *Coordinator) stop(index int) {
 	}
 }
 
-// Close tells the workers the run is over, waits (within ctx) for their
-// streams to close, and stops serving.
+// Close finishes (see Finish) and stops serving.
 func (c *Coordinator) Close(ctx context.Context) error {
+	c.Finish(ctx)
+	err := c.srv.Shutdown(ctx)
+	if err != nil {
+		err = c.srv.Close()
+	}
+	<-c.done
+	return err
+}
+
+// Finish tells the workers the replay is over and waits (within ctx) for
+// their streams to close: call it once the last stage has been sent,
+// before the platforms the workers run on are taken down.
+func (c *Coordinator) Finish(ctx context.Context) {
 	c.mu.Lock()
-	c.publishLocked(func(ctl *Control) { ctl.Done = true })
+	if !c.ctl.Done {
+		c.publishLocked(func(ctl *Control) { ctl.Done = true })
+	}
 	c.mu.Unlock()
 	for {
 		c.mu.Lock()
@@ -478,12 +530,6 @@ func (c *Coordinator) Close(ctx context.Context) error {
 			break
 		}
 	}
-	err := c.srv.Shutdown(ctx)
-	if err != nil {
-		err = c.srv.Close()
-	}
-	<-c.done
-	return err
 }
 
 func (c *Coordinator) serveJob(w http.ResponseWriter, r *http.Request) {
@@ -536,7 +582,7 @@ func (c *Coordinator) serveStream(w http.ResponseWriter, r *http.Request) {
 
 	why := c.read(shard, r)
 	c.mu.Lock()
-	wk.attached = false
+	wk.attached, wk.detached = false, time.Now()
 	if why != "" {
 		c.loseLocked(shard, why)
 	}
@@ -575,9 +621,8 @@ func (c *Coordinator) apply(shard int, f *Frame) {
 	defer c.mu.Unlock()
 	wk := c.workers[shard]
 	wk.last = time.Now()
-	if wk.lost != "" {
-		return
-	}
+	// A worker lost (its pod seen deleted) may still report what it
+	// sends until its process is gone: that is kept.
 	run := c.cur
 	switch {
 	case f.Hello != nil:
