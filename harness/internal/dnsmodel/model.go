@@ -290,6 +290,14 @@ func (m *Model) connAlive(c *client, now time.Time) bool {
 	return m.cfg.IdleTimeout == 0 || now.Sub(c.lastUsed) < m.cfg.IdleTimeout
 }
 
+// StageStarted tells the model a stage starts, its weights set: a source
+// that caches what it read (Route53Source) reads again.
+func (m *Model) StageStarted() {
+	if inv, ok := m.src.(interface{ Invalidate() }); ok {
+		inv.Invalidate()
+	}
+}
+
 // SetConfigured marks the start of a stage at now: from then on requests
 // are reported against weights (platform name → Route53 weight).
 func (m *Model) SetConfigured(now time.Time, stageName string, weights map[string]int) {

@@ -53,6 +53,17 @@ func (s *Route53Source) String() string {
 	return fmt.Sprintf("route53 %s %s in %s", s.name, s.rrType, s.zoneID)
 }
 
+// Invalidate drops the record sets read so far: the next resolution reads
+// them again. The run calls it (through Model.StageStarted) as each stage
+// starts, after its weights were set, so every process that resolves —
+// one, or each shard of a split replay — reads the stage's weights at its
+// first resolution in the stage, whatever it resolved before.
+func (s *Route53Source) Invalidate() {
+	s.mu.Lock()
+	s.fetched = false
+	s.mu.Unlock()
+}
+
 // Resolve chooses one record set by weight, as Route53's DNS would, and
 // answers with its first address and its TTL.
 func (s *Route53Source) Resolve(ctx context.Context, now time.Time, pick uint64) (Answer, error) {

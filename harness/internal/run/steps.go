@@ -49,6 +49,9 @@ func (r *rehearsal) steps(ctx context.Context, tr *traffic) error {
 				continue
 			}
 			r.setStep(i+1, st.Hold.Name)
+			// Every process that resolves reads the stage's weights
+			// afresh (the shards' models do the same).
+			r.model.StageStarted()
 			start := r.clock.begin(planned)
 			planned += st.Hold.Duration.D()
 			if err := r.hold(ctx, tr, holds, st.Hold, from, cursor, start); err != nil {

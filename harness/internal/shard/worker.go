@@ -210,6 +210,8 @@ func (w *workerRun) stage(ctx context.Context, rp *replay.Replayer, rd *trace.Re
 		up.send(Frame{End: &End{Stage: spec.Index, Counts: replay.ShardCounts{Planned: int64(plan.Len())}}})
 		return nil
 	}
+	// The stage's weights are read afresh, as the run's own model does.
+	model.StageStarted()
 	// The coordinator's instant, on this worker's clock.
 	start := spec.Start.Add(offset)
 	res.set(start, spec.Virtual)
