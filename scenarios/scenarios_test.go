@@ -288,9 +288,9 @@ func TestShardWorkersAsIndexedJobOnKind(t *testing.T) {
 	}
 
 	// The same seed from one process on kind: worker-lost is smoke with
-	// shards and a fault, so the pods sent exactly smoke's first stage,
-	// and every request they sent later is one smoke sends, to the same
-	// platform.
+	// shards and another fault, so the pods sent exactly smoke's first
+	// stage (ids, clients' order, platforms), and every request they sent
+	// later is one smoke sends.
 	// Its requests are compared, not its verdict (a machine-bound stage
 	// would make harness.Run skip the comparison).
 	one, err := harness.RunScenario(context.Background(), "smoke.yaml", harness.Options{Quick: true, Infra: "docker", Target: "kind", Out: filepath.Join(t.TempDir(), "single")})
@@ -321,6 +321,14 @@ func TestShardWorkersAsIndexedJobOnKind(t *testing.T) {
 		}
 		got, ok := single[r.ID]
 		require.True(t, ok, "request %s sent by a pod is not one the single process sends", r.ID)
+		if r.Stage != first {
+			// After the first stage the two scenarios' faults differ
+			// (smoke cycles a dyno, worker-lost kills a worker), so a
+			// redeem may succeed in one and not the other; its rollback
+			// is then skipped before it resolves, and that client's
+			// later routing may differ. The request itself may not.
+			got.Platform, r.Platform = "", ""
+		}
 		require.Equal(t, got, r)
 	}
 	// (Rollbacks are not among the planned requests compared.)
