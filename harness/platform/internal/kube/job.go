@@ -455,13 +455,19 @@ func (r *JobRun) stopWatch() {
 	r.wg.Wait()
 }
 
-// observe records the outcome of a pod's index once the pod shows one.
-func (r *JobRun) observe(obj any) {
+// indexedPod is an informer's object as a pod of the Job, with its index.
+func indexedPod(obj any) (*corev1.Pod, int, bool) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
-		return
+		return nil, 0, false
 	}
 	index, ok := podIndex(pod)
+	return pod, index, ok
+}
+
+// observe records the outcome of a pod's index once the pod shows one.
+func (r *JobRun) observe(obj any) {
+	pod, index, ok := indexedPod(obj)
 	if !ok {
 		return
 	}
@@ -481,11 +487,7 @@ func (r *JobRun) gone(obj any) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	index, ok := podIndex(pod)
+	pod, index, ok := indexedPod(obj)
 	if !ok {
 		return
 	}
