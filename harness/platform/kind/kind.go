@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -220,61 +219,15 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	if err := kp.Deploy(ctx, spec, replicas); err != nil {
 		return fmt.Errorf("kind deploy: %w", err)
 	}
-	if replicas == 0 {
-		return nil
-	}
-	// Ready pods are not yet a serving endpoint: kube-proxy programs the
-	// NodePort a moment after the endpoints change (a request in between
-	// is reset), so Deploy returns once the Service answers on the host.
-	readyPath := spec.ReadyPath
-	if readyPath == "" {
-		readyPath = "/readyz"
-	}
-	url := "http://" + kp.Endpoint() + readyPath
-	if err := waitServing(ctx, url, p.opts.serveTimeout()); err != nil {
+	// Deploy returns once the Service answers on the host (see
+	// kube.WaitServing).
+	if err := kp.WaitServing(ctx, kp.Endpoint(), spec.ReadyPath, replicas); err != nil {
 		return fmt.Errorf("kind deploy: %w", err)
 	}
-	p.logf("Serving", "the Service answers %s", url)
+	if replicas > 0 {
+		p.logf("Serving", "the Service answers on %s", kp.Endpoint())
+	}
 	return nil
-}
-
-// serveTimeout bounds the wait for the Service to answer after a rollout.
-func (o Options) serveTimeout() time.Duration {
-	if o.RolloutTimeout > 0 {
-		return o.RolloutTimeout
-	}
-	return 2 * time.Minute
-}
-
-// waitServing polls url until it answers 200, within timeout.
-func waitServing(ctx context.Context, url string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return fmt.Errorf("wait for %s: %w", url, err)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for %s to answer: %w (last: %w)", url, ctx.Err(), last)
-		case <-t.C:
-		}
-	}
 }
 
 // Load loads an image of the local Docker engine into every node of the

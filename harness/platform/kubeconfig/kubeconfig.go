@@ -187,7 +187,7 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 		return err
 	}
 	if p.opts.Addr == "" {
-		return nil
+		return p.waitServing(ctx, spec, replicas, p.Platform.Endpoint())
 	}
 	up := p.Platform.Endpoint()
 	if up == "" {
@@ -207,6 +207,17 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	}
 	if _, err := front.ExposeOn(n, up); err != nil {
 		return fmt.Errorf("kubeconfig deploy: front door: %w", err)
+	}
+	return p.waitServing(ctx, spec, replicas, p.opts.Addr)
+}
+
+// waitServing returns once the service answers through addr, the address
+// clients are given (the front door, else the Service's): ready pods are
+// not yet a programmed NodePort, and a seed import sent in between once
+// got EOF through the front door (kube.WaitServing).
+func (p *Platform) waitServing(ctx context.Context, spec platform.ServiceSpec, replicas int, addr string) error {
+	if err := p.Platform.WaitServing(ctx, addr, spec.ReadyPath, replicas); err != nil {
+		return fmt.Errorf("kubeconfig deploy: %w", err)
 	}
 	return nil
 }

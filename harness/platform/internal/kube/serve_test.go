@@ -1,4 +1,4 @@
-package kind
+package kube
 
 import (
 	"context"
@@ -21,14 +21,14 @@ func TestWaitServing(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer srv.Close()
-	require.NoError(t, waitServing(context.Background(), srv.URL+"/readyz", 10*time.Second))
+	require.NoError(t, WaitServing(context.Background(), srv.URL+"/readyz", 10*time.Second))
 	require.Equal(t, int64(3), calls.Load(), "polled until the first 200")
 
 	never := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer never.Close()
-	err := waitServing(context.Background(), never.URL+"/readyz", 600*time.Millisecond)
+	err := WaitServing(context.Background(), never.URL+"/readyz", 600*time.Millisecond)
 	require.ErrorContains(t, err, "status 503")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
