@@ -93,6 +93,8 @@ type worker struct {
 	cpu      time.Duration
 	requests int64
 	peakRSS  int64
+	// progress is the worker's last Progress.
+	progress Progress
 }
 
 // stageRun is the stage being sent.
@@ -216,8 +218,19 @@ type WorkerState struct {
 	PeakRSS  int64         `json:"peak_rss,omitempty"`
 }
 
-// Counters are the run's counters over the stages merged so far.
-func (c *Coordinator) Counters() replay.Counters { return c.opts.Replayer.Counters() }
+// Counters are the run's counters as replay.Replayer.Counters has them,
+// live: attempts sent as the workers' invokes are merged, late and behind
+// as the workers last reported them (Progress).
+func (c *Coordinator) Counters() replay.Counters {
+	n := replay.Counters{Sent: c.opts.Replayer.Counters().Sent}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.workers {
+		n.Late += w.progress.Late
+		n.Behind += w.progress.Behind
+	}
+	return n
+}
 
 // Lose marks a worker lost for a reason seen elsewhere (its pod failed):
 // its stage's unsent requests are counted at once, without waiting for its
@@ -642,6 +655,8 @@ func (c *Coordinator) apply(shard int, f *Frame) {
 			}
 			run.tally.Done(*f.Op, *f.Result)
 		}
+	case f.Progress != nil:
+		wk.progress = *f.Progress
 	case f.End != nil && run != nil && f.End.Stage == run.index:
 		run.ended[shard] = true
 		run.errs[shard] = f.End.Error

@@ -223,9 +223,9 @@ func (f *fixture) single(t testing.TB) (replay.Result, *collected) {
 }
 
 // sharded replays the stage through a coordinator and n workers in this
-// process; kill, when set, is called with the workers' cancel functions
-// once the stage runs.
-func (f *fixture) sharded(t testing.TB, n int, kill func(cancel []context.CancelFunc)) (replay.Result, *collected, *Coordinator) {
+// process; during, when set, is called 3 s into the stage with the
+// coordinator and the workers' cancel functions (to kill one).
+func (f *fixture) sharded(t testing.TB, n int, during func(c *Coordinator, cancel []context.CancelFunc)) (replay.Result, *collected, *Coordinator) {
 	hist := &collected{}
 	job := f.job(n)
 	rp, model, _ := f.newReplayer(t, job, hist)
@@ -265,10 +265,10 @@ func (f *fixture) sharded(t testing.TB, n int, kill func(cancel []context.Cancel
 	})
 	ctx := context.Background()
 	require.NoError(t, c.WaitReady(ctx))
-	if kill != nil {
+	if during != nil {
 		go func() {
 			time.Sleep(3 * time.Second)
-			kill(cancels)
+			during(c, cancels)
 		}()
 	}
 	res, rerr := c.Replay(ctx, f.stage(t))
@@ -276,7 +276,11 @@ func (f *fixture) sharded(t testing.TB, n int, kill func(cancel []context.Cancel
 	defer cancel()
 	require.NoError(t, c.Close(cctx))
 	wg.Wait()
-	if kill == nil {
+	lost := false
+	for _, w := range c.Workers() {
+		lost = lost || w.Lost != ""
+	}
+	if !lost {
 		require.NoError(t, rerr)
 		for i, err := range errs {
 			require.NoError(t, err, "worker %d", i)
@@ -341,12 +345,41 @@ func mustUnit(t testing.TB, f *fixture, client string) uint64 {
 	return m.Unit(client)
 }
 
+// TestCountersFollowTheWorkersWhileTheStageRuns: the coordinator's
+// counters, which the machine watch reads at every gate evaluation, show
+// the workers' late requests while the stage runs, and end equal to the
+// stage's merged result.
+func TestCountersFollowTheWorkersWhileTheStageRuns(t *testing.T) {
+	// 960 requests/s answered in 2.5 s keep more requests in flight than
+	// a replayer has workers for a platform (replay.DefaultMaxWorkers):
+	// the rest wait for one and go out late.
+	f := newFixture(t, 80, 12)
+	f.heroku.stall, f.aws.stall = 2500*time.Millisecond, 2500*time.Millisecond
+	var mid replay.Counters
+	res, _, c := f.sharded(t, 2, func(c *Coordinator, _ []context.CancelFunc) {
+		for range 200 {
+			if mid = c.Counters(); mid.Late > 0 {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	end := c.Counters()
+	t.Logf("first seen late: %+v; at the end: %+v; result: late %d behind %d", mid, end, res.Late, res.Behind)
+	require.Positive(t, res.Late, "the stall made requests late")
+	require.Positive(t, mid.Late, "late requests are seen while the stage runs")
+	require.Less(t, mid.Sent, end.Sent, "... while requests were still being sent")
+	require.Equal(t, res.Late, end.Late)
+	require.Equal(t, res.Behind, end.Behind)
+	require.Equal(t, res.Requests, end.Sent)
+}
+
 // TestLostWorkerIsCountedNotHidden kills one worker mid-stage: the stage
 // ends, names the lost shard and counts the requests it never sent, and
 // the result still accounts for the whole plan.
 func TestLostWorkerIsCountedNotHidden(t *testing.T) {
 	f := newFixture(t, 20, 12)
-	res, hist, c := f.sharded(t, 2, func(cancel []context.CancelFunc) { cancel[1]() })
+	res, hist, c := f.sharded(t, 2, func(_ *Coordinator, cancel []context.CancelFunc) { cancel[1]() })
 	require.Equal(t, []int{1}, res.LostShards)
 	require.Positive(t, res.Unsent, "the lost worker's unsent requests are counted")
 	// The history holds every request that may have been sent: those the

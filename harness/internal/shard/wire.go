@@ -110,6 +110,8 @@ type Frame struct {
 	End    *End           `json:"end,omitempty"`
 	// Beat is the worker's clock, each second the stream is otherwise idle.
 	Beat *time.Time `json:"beat,omitempty"`
+	// Progress is sent with a flush when the worker's counts changed.
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // Hello opens a worker's stream.
@@ -128,6 +130,18 @@ type Hello struct {
 type Ready struct {
 	Stage   int   `json:"stage"`
 	Planned int64 `json:"planned"`
+}
+
+// Progress is what a worker's replayer counted since the worker started
+// that its operations do not carry: attempts sent late and planned
+// requests reached late (replay.Counters). It is sent as it changes, at
+// most every 100 ms, so the coordinator's Counters — which the machine
+// watch reads to tell a saturated machine from a slow platform at every
+// gate evaluation — follow the workers while a stage runs, not only at
+// its end.
+type Progress struct {
+	Late   int64 `json:"late"`
+	Behind int64 `json:"behind"`
 }
 
 // End closes a worker's stage.

@@ -116,6 +116,7 @@ func Work(ctx context.Context, opts WorkerOptions) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer rp.Close()
+	up.follow(rp.Counters)
 	host, _ := os.Hostname()
 	up.send(Frame{Hello: &Hello{Shard: opts.Shard, Offset: offset, RTT: rtt, Host: host}})
 	opts.Logf("shard %d of %d: clock offset %s (±%s)", opts.Shard, job.Shards, offset, rtt/2)
@@ -249,7 +250,11 @@ func (w *workerRun) stage(ctx context.Context, rp *replay.Replayer, rd *trace.Re
 	if rerr != nil && !errors.Is(rerr, context.Canceled) {
 		end.Error = rerr.Error()
 	}
-	up.send(Frame{End: end})
+	// The counts the stage ends with go before its end.
+	up.mu.Lock()
+	up.progressLocked()
+	up.writeLocked(Frame{End: end})
+	up.mu.Unlock()
 	w.opts.Logf("stage %s: %d requests sent, %d planned", spec.Name, result.Requests, result.Planned)
 	return ctx.Err()
 }
@@ -397,6 +402,10 @@ type upstream struct {
 	last    time.Time
 	pending history.Op // a completion waiting for its result
 	err     error
+	// counters are the worker's replayer's (nil until it has one);
+	// progress what was last sent of them.
+	counters func() replay.Counters
+	progress Progress
 
 	failed chan error // the stream broke
 	stop   context.CancelFunc
@@ -445,6 +454,7 @@ func newUpstream(ctx context.Context, cl *http.Client, base string, shard int, o
 				return
 			case now := <-t.C:
 				u.mu.Lock()
+				u.progressLocked()
 				if now.Sub(u.last) >= time.Second {
 					u.writeLocked(Frame{Beat: &now})
 				}
@@ -460,6 +470,26 @@ func newUpstream(ctx context.Context, cl *http.Client, base string, shard int, o
 		close(u.done)
 	}()
 	return u
+}
+
+// progressLocked writes the replayer's counters when they changed; u.mu
+// is held.
+func (u *upstream) progressLocked() {
+	if u.counters == nil {
+		return
+	}
+	c := u.counters()
+	if p := (Progress{Late: c.Late, Behind: c.Behind}); p != u.progress {
+		u.progress = p
+		u.writeLocked(Frame{Progress: &p})
+	}
+}
+
+// follow has the stream report the replayer's counters as they change.
+func (u *upstream) follow(counters func() replay.Counters) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.counters = counters
 }
 
 // send writes one frame.
