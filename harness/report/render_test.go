@@ -203,7 +203,8 @@ func TestReportShowsTheShardWorkers(t *testing.T) {
 	s, err := report.ReadSummary(dir)
 	require.NoError(t, err)
 	s.Shards = []report.ShardWorker{
-		{Shard: 0, Host: "cutover-shards-0-abcde", ClockOffsetMS: -0.4, ClockErrorMS: 0.2},
+		{Shard: 0, Host: "cutover-shards-0-abcde", ClockOffsetMS: -0.4, ClockErrorMS: 0.2, CPUMSPerRequest: 1.6, PeakRSSMB: 70,
+			CPURequestMilli: 420, MemoryRequestMB: 124, Undersized: "used 1.60 ms of CPU per request where its CPU request assumed 1.10 ms"},
 		{Shard: 1, Host: "cutover-shards-1-fghij", ClockOffsetMS: 1.25, ClockErrorMS: 0.3, Lost: "pod cutover-shards-1-fghij: deleted"},
 	}
 	s.Stages[1].LostShards, s.Stages[1].Unsent, s.Stages[1].Unreported = []int{1}, 120, 7
@@ -217,6 +218,8 @@ func TestReportShowsTheShardWorkers(t *testing.T) {
 	require.Contains(t, page, `<h2 id="shards">Shard workers</h2>`)
 	require.Contains(t, page, "Worst clock skew against this run: 1.250 ms (known within 0.300 ms)")
 	require.Contains(t, page, "pod cutover-shards-1-fghij: deleted")
+	require.Contains(t, page, "420m CPU, 124 MiB")
+	require.Contains(t, page, `<span class="tag inconclusive">undersized</span> used 1.60 ms of CPU per request where its CPU request assumed 1.10 ms`)
 	require.Contains(t, page, "120 planned requests never sent, 7 possibly sent unreported")
 
 	// A run of one process has no such section.

@@ -521,6 +521,12 @@ type ShardWorker struct {
 	// run's process).
 	CPUMSPerRequest float64 `json:"cpu_ms_per_request,omitempty"`
 	PeakRSSMB       float64 `json:"peak_rss_mb,omitempty"`
+	// CPURequestMilli and MemoryRequestMB are what the worker's pod asked
+	// for (job workers), sized from a measured worker capacity;
+	// Undersized says where the worker used more than that, in words.
+	CPURequestMilli int64   `json:"cpu_request_milli,omitempty"`
+	MemoryRequestMB float64 `json:"memory_request_mb,omitempty"`
+	Undersized      string  `json:"undersized,omitempty"`
 }
 
 // Saturated returns the judgement of the named stage's machine when the

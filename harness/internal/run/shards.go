@@ -16,6 +16,7 @@ import (
 	"github.com/cutover/cutover/harness/internal/shard"
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/report"
+	"github.com/cutover/cutover/harness/traffic/trace"
 )
 
 // stageSender sends one stage: the run's replayer itself, or the
@@ -70,7 +71,7 @@ func (r *rehearsal) startShards(ctx context.Context, tr *traffic) error {
 	case "in-process":
 		kill, err = r.workInProcess(c, t.Shards)
 	case "job":
-		kill, err = r.workAsJob(ctx, c, job)
+		kill, err = r.workAsJob(ctx, c, job, tr.path)
 	default:
 		err = fmt.Errorf("traffic.workers: %q is not a place shard workers can run", t.Workers)
 	}
@@ -134,7 +135,7 @@ func (r *rehearsal) workInProcess(c *shard.Coordinator, n int) (func(context.Con
 // cluster: the image holding the cutover CLI (kind loads it into its nodes),
 // one pod per shard, each reaching the coordinator and the job's endpoints
 // through the platform's relays. A pod that fails loses its worker at once.
-func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job shard.Job) (func(context.Context, int) error, error) {
+func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job shard.Job, tracePath string) (func(context.Context, int) error, error) {
 	jr, ok := r.target.(platform.JobRunner)
 	if !ok {
 		return nil, fmt.Errorf("traffic.workers job: target %s cannot run a Kubernetes Job", r.p.scn.Target)
@@ -143,9 +144,17 @@ func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job sha
 	for _, ep := range job.Reach {
 		args = append(args, "--reach", ep)
 	}
+	size, err := r.sizeWorkers(tracePath, job.Shards)
+	if err != nil {
+		return nil, err
+	}
 	j, err := jr.StartIndexedJob(ctx, platform.IndexedJob{
 		Name: "cutover-shards", Image: WorkerImage, Args: args, Count: job.Shards,
-		Resources: platform.Resources{CPURequest: "100m", MemoryRequest: "128Mi", MemoryLimit: "1Gi"},
+		Resources: platform.Resources{
+			CPURequest:    fmt.Sprintf("%dm", size.MilliCPU),
+			MemoryRequest: fmt.Sprintf("%dMi", size.Memory>>20),
+			MemoryLimit:   fmt.Sprintf("%dMi", size.MemoryLimit>>20),
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the shard workers' job: %w", err)
@@ -174,6 +183,27 @@ func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job sha
 	return j.Kill, nil
 }
 
+// sizeWorkers sizes the worker pods from the measured capacity of a
+// worker (shard.Measured) and the peak rate the run sends: the trace's
+// busiest second times the multiplier.
+func (r *rehearsal) sizeWorkers(tracePath string, shards int) (shard.Sizing, error) {
+	rd, err := trace.Open(tracePath)
+	if err != nil {
+		return shard.Sizing{}, fmt.Errorf("size the shard workers: %w", err)
+	}
+	defer rd.Close()
+	st, err := trace.Summarize(rd, 0)
+	if err != nil {
+		return shard.Sizing{}, fmt.Errorf("size the shard workers: %w", err)
+	}
+	peak := st.Rate.Max * r.p.scn.Traffic.Multiplier
+	size := shard.Measured().Size(peak, shards)
+	r.sizing = &size
+	r.event("shard worker pods ask for %dm CPU (%.0f requests/s each at the peak, %s of CPU per request as measured) and %d MiB of memory, limit %d MiB",
+		size.MilliCPU, size.Rate, size.PerRequest, size.Memory>>20, size.MemoryLimit>>20)
+	return size, nil
+}
+
 // workerLosses are the shard workers the run lost, for the evidence.
 func (r *rehearsal) workerLosses() []chaos.WorkerLoss {
 	if r.shards == nil {
@@ -200,6 +230,12 @@ func (r *rehearsal) shardWorkers() []report.ShardWorker {
 			PeakRSSMB: float64(w.PeakRSS) / (1 << 20)}
 		if w.Requests > 0 {
 			sw.CPUMSPerRequest = ms(w.CPU) / float64(w.Requests)
+		}
+		if r.sizing != nil {
+			sw.CPURequestMilli, sw.MemoryRequestMB = r.sizing.MilliCPU, float64(r.sizing.Memory)/(1<<20)
+			if w.Requests > 0 {
+				sw.Undersized = r.sizing.Check(shard.Capacity{CPUPerRequest: w.CPU / time.Duration(w.Requests), PeakRSS: w.PeakRSS})
+			}
 		}
 		out = append(out, sw)
 	}
