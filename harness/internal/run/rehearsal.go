@@ -72,10 +72,10 @@ type rehearsal struct {
 	clock   *stageClock
 	replay  *replay.Replayer
 	// sender sends each stage: replay, or shards when the replay is split.
-	sender  stageSender
-	shards  *shard.Coordinator
+	sender stageSender
+	shards *shard.Coordinator
 	// sizing is what each shard worker's pod asked for (job workers).
-	sizing *shard.Sizing
+	sizing  *shard.Sizing
 	nemesis *chaos.Nemesis
 	chaos   *chaos.Env // what the faults act on
 	gate    *gate
