@@ -376,9 +376,9 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 // model: it never waits for earlier answers), and returns once every first
 // attempt has completed (or ctx ended) with the number of requests of the
 // plan, skipped ones included. It resolves each request's address in plan
-// order, so a client's resolver cache and connections evolve the same way
-// in every run; and it skips rollbacks whose redeem is known not to have
-// succeeded.
+// order, skipped ones included, so a client's resolver cache and
+// connections evolve the same way in every run whatever the answers; and
+// it skips rollbacks whose redeem is known not to have succeeded.
 //
 // Each request is sent from a goroutine of its own, at most
 // Config.MaxWorkers at a time to one platform address: a platform whose
@@ -406,15 +406,20 @@ send:
 		if p.op == history.Redeem && p.key != "" {
 			r.redeems.planned(p.key)
 		}
+		// Resolved before a rollback may be skipped: whether it is depends
+		// on its redeem's outcome, and routing must not. (Skipping first,
+		// a redeem failing in one run and not in another — a fault's
+		// timing — changed that client's resolver cache and so the
+		// platform of its later requests.)
+		pprof.SetGoroutineLabels(dnsLabels)
+		p.addr, p.resolveErr = r.cfg.Resolver.Address(ctx, p.client, p.intended)
+		pprof.SetGoroutineLabels(ctx)
 		if p.undoes != "" {
 			if _, ok := r.redeems.usable(p.undoes); !ok {
 				cl.rec.skip()
 				continue
 			}
 		}
-		pprof.SetGoroutineLabels(dnsLabels)
-		p.addr, p.resolveErr = r.cfg.Resolver.Address(ctx, p.client, p.intended)
-		pprof.SetGoroutineLabels(ctx)
 		if wait := time.Until(p.intended); wait > 0 {
 			timer.Reset(wait)
 			select {

@@ -716,3 +716,49 @@ func TestRequestID(t *testing.T) {
 	require.NotEqual(t, a, c)
 	require.Equal(t, "00000000-0000-0001-0000-000000000002", requestID(1, 2))
 }
+
+// askedResolver records which client asked for an address, in order.
+type askedResolver struct {
+	mu    sync.Mutex
+	asked []string
+}
+
+func (a *askedResolver) Address(_ context.Context, client string, _ time.Time) (netip.Addr, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.asked = append(a.asked, client)
+	return loopback, nil
+}
+
+// TestRoutingDoesNotDependOnAnswers: the resolver is asked for every
+// planned request in plan order, a rollback skipped because its redeem
+// was refused included, so a client's resolver cache — and the platform
+// its later requests go to — is the same whatever the platforms answer.
+func TestRoutingDoesNotDependOnAnswers(t *testing.T) {
+	reqs := []trace.Request{
+		redeemReq(0, "c1", "SAVE-1", "cust-1", "k1"),
+		// The pacer waits for this one's time before it reaches the
+		// rollback: by then the redeem's answer is known.
+		redeemReq(0.1, "c2", "SAVE-2", "cust-2", "k3"),
+		rollbackReq(0.11, "c1", "k1"),
+		redeemReq(0.2, "c1", "SAVE-1", "cust-1", "k2"),
+	}
+	asked := map[string][]string{}
+	skipped := map[string]int64{}
+	for _, tc := range []struct {
+		name     string
+		quantity int
+	}{{"redeem succeeds", 10}, {"redeem refused", 0}} {
+		srv := newCouponServer()
+		srv.quantity["r1-SAVE-1"] = tc.quantity
+		port := serve(t, "127.0.0.1:0", srv)
+		res := &askedResolver{}
+		rp := newReplayer(t, Config{Port: port, Resolver: res, RunPrefix: "r1-", AppToken: "tok", AppID: "app"})
+		r, err := rp.Replay(context.Background(), Stage{Name: "s", Trace: memTrace(t, reqs), Multiplier: 1})
+		require.NoError(t, err)
+		asked[tc.name], skipped[tc.name] = res.asked, r.Skipped
+	}
+	require.Equal(t, map[string]int64{"redeem succeeds": 0, "redeem refused": 1}, skipped, "the refused redeem's rollback is not sent")
+	require.Equal(t, []string{"c1", "c2", "c1", "c1"}, asked["redeem succeeds"])
+	require.Equal(t, asked["redeem succeeds"], asked["redeem refused"], "the resolver was asked the same questions")
+}
