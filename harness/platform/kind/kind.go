@@ -339,15 +339,14 @@ func (p *Platform) StartIndexedJob(ctx context.Context, j platform.IndexedJob) (
 	p.mu.Lock()
 	docker, kp := p.docker, p.kp
 	p.mu.Unlock()
-	kj := kube.IndexedJobFrom(j)
 	rl, err := p.stackRelay(ctx, docker)
 	if err != nil {
 		return nil, fmt.Errorf("kind job %s: %w", j.Name, err)
 	}
-	if kj.Env, err = kube.ExposeEnv(kj.Env, rl); err != nil {
+	if j.Env, err = kube.ExposeEnv(j.Env, rl); err != nil {
 		return nil, fmt.Errorf("kind job %s: %w", j.Name, err)
 	}
-	if kj.Args, err = kube.ExposeArgs(kj.Args, rl); err != nil {
+	if j.Args, err = kube.ExposeArgs(j.Args, rl); err != nil {
 		return nil, fmt.Errorf("kind job %s: %w", j.Name, err)
 	}
 	p.logRelayed(rl)
@@ -356,7 +355,7 @@ func (p *Platform) StartIndexedJob(ctx context.Context, j platform.IndexedJob) (
 			return nil, err
 		}
 	}
-	r, err := kp.StartIndexedJob(ctx, kj)
+	r, err := kp.StartIndexedJob(ctx, j)
 	if err != nil {
 		return nil, fmt.Errorf("kind job: %w", err)
 	}

@@ -229,7 +229,6 @@ func (p *Platform) waitServing(ctx context.Context, spec platform.ServiceSpec, r
 // service's; without StackHost they are refused. The cluster must be able
 // to pull j.Image.
 func (p *Platform) StartIndexedJob(ctx context.Context, j platform.IndexedJob) (platform.Job, error) {
-	kj := kube.IndexedJobFrom(j)
 	if p.opts.StackHost == "" {
 		if loopback := loopbackNames(j.Env, j.Args); len(loopback) > 0 {
 			return nil, fmt.Errorf("kubeconfig job %s: %s point at the harness's loopback, which pods on %s cannot reach; give an address of this host the cluster reaches (StackHost, scenario aws.stack_host)", j.Name, strings.Join(loopback, ", "), p.opts.Context)
@@ -239,14 +238,14 @@ func (p *Platform) StartIndexedJob(ctx context.Context, j platform.IndexedJob) (
 		if err != nil {
 			return nil, fmt.Errorf("kubeconfig job %s: %w", j.Name, err)
 		}
-		if kj.Env, err = kube.ExposeEnv(kj.Env, rl); err != nil {
+		if j.Env, err = kube.ExposeEnv(j.Env, rl); err != nil {
 			return nil, fmt.Errorf("kubeconfig job %s: %w", j.Name, err)
 		}
-		if kj.Args, err = kube.ExposeArgs(kj.Args, rl); err != nil {
+		if j.Args, err = kube.ExposeArgs(j.Args, rl); err != nil {
 			return nil, fmt.Errorf("kubeconfig job %s: %w", j.Name, err)
 		}
 	}
-	r, err := p.Platform.StartIndexedJob(ctx, kj)
+	r, err := p.Platform.StartIndexedJob(ctx, j)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig job: %w", err)
 	}

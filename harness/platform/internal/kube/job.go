@@ -36,26 +36,9 @@ const (
 )
 
 // IndexedJob describes a batch/v1 Job with completionMode Indexed: Count
-// pods, indexes 0..Count-1, all at once. A failed index is never retried.
-type IndexedJob struct {
-	// Name is a DNS-1123 label, e.g. "cutover-shards".
-	Name  string
-	Image string
-	// Args are the container's arguments (the image's entrypoint is the
-	// binary).
-	Args []string
-	// Count is completions and parallelism.
-	Count int
-	// Env is the workers' environment; JOB_COMPLETION_INDEX is Kubernetes'.
-	Env map[string]string
-	// Resources are the container's requests and limits; an empty field
-	// takes the default of Manifest's.
-	Resources Resources
-	// Labels go on the Job and on its pods' template, beside cutover's own.
-	Labels map[string]string
-	// ActiveDeadline, when set, is activeDeadlineSeconds (rounded up).
-	ActiveDeadline time.Duration
-}
+// pods, indexes 0..Count-1, all at once (the platform's type). A failed
+// index is never retried. Empty resources take Manifest's defaults.
+type IndexedJob = platform.IndexedJob
 
 // WorkerFailure is a failed index of an Indexed Job (the platform's type).
 type WorkerFailure = platform.WorkerFailure
@@ -63,20 +46,6 @@ type WorkerFailure = platform.WorkerFailure
 // IndexOutcome is how one index of an Indexed Job ended (the platform's
 // type).
 type IndexOutcome = platform.IndexOutcome
-
-// IndexedJobFrom converts the platform's description of an Indexed Job.
-func IndexedJobFrom(j platform.IndexedJob) IndexedJob {
-	return IndexedJob{
-		Name:           j.Name,
-		Image:          j.Image,
-		Args:           slices.Clone(j.Args),
-		Count:          j.Count,
-		Env:            maps.Clone(j.Env),
-		Resources:      Resources(j.Resources),
-		Labels:         maps.Clone(j.Labels),
-		ActiveDeadline: j.ActiveDeadline,
-	}
-}
 
 // BuildJob builds the Job of j in namespace: completionMode Indexed,
 // completions = parallelism = Count, restartPolicy Never and
@@ -103,7 +72,7 @@ func BuildJob(j IndexedJob, namespace string) (*batchv1.Job, error) {
 	if j.ActiveDeadline < 0 {
 		return nil, fmt.Errorf("build job %s: active deadline %s < 0", j.Name, j.ActiveDeadline)
 	}
-	res, err := j.Resources.withDefaults().requirements()
+	res, err := requirements(withDefaults(j.Resources))
 	if err != nil {
 		return nil, fmt.Errorf("build job %s: %w", j.Name, err)
 	}

@@ -18,7 +18,6 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
-	"github.com/cutover/cutover/harness/platform"
 )
 
 func TestBuildJob(t *testing.T) {
@@ -128,25 +127,6 @@ func TestBuildJobRejectsBadInput(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-}
-
-func TestIndexedJobFromPlatform(t *testing.T) {
-	in := platform.IndexedJob{
-		Name: "w", Image: "img", Args: []string{"a"}, Count: 2,
-		Env: map[string]string{"K": "v"}, Labels: map[string]string{"l": "v"},
-		Resources:      platform.Resources{CPURequest: "1", CPULimit: "2", MemoryRequest: "3Mi", MemoryLimit: "4Mi"},
-		ActiveDeadline: time.Minute,
-	}
-	got := IndexedJobFrom(in)
-	require.Equal(t, IndexedJob{
-		Name: "w", Image: "img", Args: []string{"a"}, Count: 2,
-		Env: map[string]string{"K": "v"}, Labels: map[string]string{"l": "v"},
-		Resources:      Resources{CPURequest: "1", CPULimit: "2", MemoryRequest: "3Mi", MemoryLimit: "4Mi"},
-		ActiveDeadline: time.Minute,
-	}, got)
-	got.Args[0], got.Env["K"] = "changed", "changed"
-	require.Equal(t, "a", in.Args[0], "copied, not shared")
-	require.Equal(t, "v", in.Env["K"])
 }
 
 func TestPodOutcome(t *testing.T) {

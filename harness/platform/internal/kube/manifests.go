@@ -50,11 +50,8 @@ type Probe struct {
 }
 
 // Resources are the container's requests and limits as quantities
-// ("250m", "256Mi").
-type Resources struct {
-	CPURequest, CPULimit       string
-	MemoryRequest, MemoryLimit string
-}
+// ("250m", "256Mi"): the platform's type.
+type Resources = platform.Resources
 
 // HPA asks for a HorizontalPodAutoscaler on CPU utilisation. It needs a
 // metrics server in the cluster (kind has none by default).
@@ -120,7 +117,7 @@ func (m Manifest) WithDefaults() Manifest {
 	if m.ImagePullPolicy == "" {
 		m.ImagePullPolicy = corev1.PullIfNotPresent
 	}
-	m.Resources = m.Resources.withDefaults()
+	m.Resources = withDefaults(m.Resources)
 	m.Readiness = m.Readiness.withDefaults(Probe{Period: 2 * time.Second, Timeout: time.Second, SuccessThreshold: 1, FailureThreshold: 3})
 	m.Liveness = m.Liveness.withDefaults(Probe{Period: 10 * time.Second, Timeout: time.Second, SuccessThreshold: 1, FailureThreshold: 3})
 	if m.TerminationGrace == 0 {
@@ -240,7 +237,7 @@ func BuildObjects(spec platform.ServiceSpec, replicas int32, m Manifest) (Object
 	if errs := validation.IsDNS1123Label(m.Namespace); len(errs) > 0 {
 		return Objects{}, fmt.Errorf("build manifests: namespace %q: %s", m.Namespace, strings.Join(errs, "; "))
 	}
-	res, err := m.Resources.requirements()
+	res, err := requirements(m.Resources)
 	if err != nil {
 		return Objects{}, fmt.Errorf("build manifests: %w", err)
 	}
@@ -352,9 +349,9 @@ func namespaceObject(name string) *corev1.Namespace {
 	}
 }
 
-// withDefaults fills the empty fields: a request of 100m CPU and 64Mi,
+// withDefaults fills the empty fields of r: a request of 100m CPU and 64Mi,
 // limits of 1 CPU and 256Mi.
-func (r Resources) withDefaults() Resources {
+func withDefaults(r Resources) Resources {
 	r.CPURequest = orDefault(r.CPURequest, "100m")
 	r.CPULimit = orDefault(r.CPULimit, "1")
 	r.MemoryRequest = orDefault(r.MemoryRequest, "64Mi")
@@ -362,7 +359,7 @@ func (r Resources) withDefaults() Resources {
 	return r
 }
 
-func (r Resources) requirements() (corev1.ResourceRequirements, error) {
+func requirements(r Resources) (corev1.ResourceRequirements, error) {
 	parse := func(field, s string) (resource.Quantity, error) {
 		q, err := resource.ParseQuantity(s)
 		if err != nil {
