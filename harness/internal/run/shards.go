@@ -152,6 +152,7 @@ func (r *rehearsal) workAsJob(ctx context.Context, c *shard.Coordinator, job sha
 		Name: "cutover-shards", Image: WorkerImage, Args: args, Count: job.Shards,
 		Resources: platform.Resources{
 			CPURequest:    fmt.Sprintf("%dm", size.MilliCPU),
+			CPULimit:      fmt.Sprintf("%dm", size.MilliCPULimit),
 			MemoryRequest: fmt.Sprintf("%dMi", size.Memory>>20),
 			MemoryLimit:   fmt.Sprintf("%dMi", size.MemoryLimit>>20),
 		},
@@ -199,8 +200,8 @@ func (r *rehearsal) sizeWorkers(tracePath string, shards int) (shard.Sizing, err
 	peak := st.Rate.Max * r.p.scn.Traffic.Multiplier
 	size := shard.Measured().Size(peak, shards)
 	r.sizing = &size
-	r.event("shard worker pods ask for %dm CPU (%.0f requests/s each at the peak, %s of CPU per request as measured) and %d MiB of memory, limit %d MiB",
-		size.MilliCPU, size.Rate, size.PerRequest, size.Memory>>20, size.MemoryLimit>>20)
+	r.event("shard worker pods ask for %dm CPU, limit %dm (%.0f requests/s each at the peak, %s of CPU per request as measured), and %d MiB of memory, limit %d MiB",
+		size.MilliCPU, size.MilliCPULimit, size.Rate, size.PerRequest, size.Memory>>20, size.MemoryLimit>>20)
 	return size, nil
 }
 

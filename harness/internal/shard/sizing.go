@@ -37,8 +37,11 @@ func Measured() Capacity {
 
 // Sizing is what a worker pod asks of its node.
 type Sizing struct {
-	// MilliCPU is the CPU request in thousandths of a core.
-	MilliCPU int64
+	// MilliCPU is the CPU request in thousandths of a core and
+	// MilliCPULimit the limit: four times the request, at least a core, so
+	// that only a worker using far more than it was sized for is
+	// throttled (and flagged undersized beforehand).
+	MilliCPU, MilliCPULimit int64
 	// Memory is the memory request and MemoryLimit the limit, in bytes.
 	Memory, MemoryLimit int64
 	// PerRequest and Rate are what MilliCPU was derived from: the CPU per
@@ -59,13 +62,15 @@ const (
 // Size is the pod request for a worker of shards that together send
 // peakRate requests per second at most: CPU for its share of the peak
 // (times imbalance), memory twice the measured peak (the plan of a larger
-// trace is larger) and a limit of eight times that.
+// trace is larger); limits of four times the CPU (at least a core) and
+// eight times the memory.
 func (c Capacity) Size(peakRate float64, shards int) Sizing {
 	rate := peakRate * imbalance / float64(max(shards, 1))
 	// Rounded to a millionth first: 1500 × 1.1 ms is 1650m, not 1651m.
 	milli := int64(math.Ceil(math.Round(rate*c.CPUPerRequest.Seconds()*1000*1e6) / 1e6))
 	mem := (2*c.PeakRSS + mib - 1) / mib * mib
-	return Sizing{MilliCPU: max(milli, minMilliCPU), Memory: mem, MemoryLimit: 8 * mem, PerRequest: c.CPUPerRequest, Rate: rate}
+	milli = max(milli, minMilliCPU)
+	return Sizing{MilliCPU: milli, MilliCPULimit: max(4*milli, 1000), Memory: mem, MemoryLimit: 8 * mem, PerRequest: c.CPUPerRequest, Rate: rate}
 }
 
 // Check compares what a worker used with what its pod was sized for: it

@@ -26,6 +26,7 @@ func TestSizeFollowsTheRateAndTheMeasuredCapacity(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := c.Size(tc.rate, tc.shards)
 			require.Equal(t, tc.wantMilli, s.MilliCPU)
+			require.Equal(t, max(4*tc.wantMilli, 1000), s.MilliCPULimit, "the limit is above the request")
 			require.Equal(t, int64(120<<20), s.Memory, "twice the measured peak")
 			require.Equal(t, 8*s.Memory, s.MemoryLimit)
 			require.Equal(t, c.CPUPerRequest, s.PerRequest)
