@@ -489,22 +489,7 @@ func TestSameSeedSameRun(t *testing.T) {
 	// As a regression benchmark: the two runs compare without a regression;
 	// a third with latency injected on the target's database link is
 	// reported as one.
-	pa, err := report.LoadProfile(a.Dir)
-	require.NoError(t, err)
-	pb, err := report.LoadProfile(b.Dir)
-	require.NoError(t, err)
-	same := report.Compare(pa, pb, report.CompareOptions{MaxRegression: 0.5})
-	// A stage where either run's machine was the bottleneck measured the
-	// machine: its latency is not compared (as its gates were not judged).
-	var unexplained []report.Change
-	for _, ch := range same.Regressions() {
-		if why := saturatedIn(ch.Stage, a.Summary, b.Summary); why != "" {
-			t.Logf("not compared: %s/%s regressed (%s), but %s", ch.Stage, ch.Endpoint, strings.Join(ch.Why, ", "), why)
-			continue
-		}
-		unexplained = append(unexplained, ch)
-	}
-	require.Empty(t, unexplained, "two runs of one seed")
+	requireNoRegression(t, a, b, "two runs of one seed")
 
 	body, err := os.ReadFile(f)
 	require.NoError(t, err)
@@ -520,6 +505,8 @@ func TestSameSeedSameRun(t *testing.T) {
 	require.NoError(t, os.WriteFile(slow, []byte(strings.ReplaceAll(string(body2), "../fixtures/", filepath.Join(wd, "..", "fixtures")+"/")), 0o644))
 	c := harness.Options{Quick: true, ServiceBinary: bin, Out: filepath.Join(t.TempDir(), "slow")}
 	slowRun, err := harness.RunScenario(context.Background(), slow, c)
+	require.NoError(t, err)
+	pa, err := report.LoadProfile(a.Dir)
 	require.NoError(t, err)
 	ps, err := report.LoadProfile(slowRun.Dir)
 	require.NoError(t, err)
@@ -598,6 +585,36 @@ func TestShardedRunSendsWhatOneProcessSends(t *testing.T) {
 		require.Equal(t, one.Summary.Stages[i].Requests, st.Requests, "requests of %s", st.Name)
 		require.Zero(t, st.Unsent)
 	}
+	// The results folders compare (cutover compare), and the sharded one
+	// keeps each worker's log.
+	requireNoRegression(t, one, two, "one process against two shards")
+	for i := range 2 {
+		b, err := os.ReadFile(filepath.Join(two.Dir, report.WorkerLogsDir, fmt.Sprintf("shard-%d.log", i)))
+		require.NoError(t, err)
+		require.Contains(t, string(b), fmt.Sprintf(" shard/%d: joined from ", i))
+	}
+}
+
+// requireNoRegression compares two runs as `cutover compare` does (at most
+// 50 % worse): no endpoint of any stage may regress, except in a stage
+// where either run's machine was the bottleneck — that measured the
+// machine, so its latency is not compared (as its gates were not judged).
+func requireNoRegression(t *testing.T, a, b *harness.Outcome, what string) {
+	t.Helper()
+	pa, err := report.LoadProfile(a.Dir)
+	require.NoError(t, err)
+	pb, err := report.LoadProfile(b.Dir)
+	require.NoError(t, err)
+	same := report.Compare(pa, pb, report.CompareOptions{MaxRegression: 0.5})
+	var unexplained []report.Change
+	for _, ch := range same.Regressions() {
+		if why := saturatedIn(ch.Stage, a.Summary, b.Summary); why != "" {
+			t.Logf("not compared: %s/%s regressed (%s), but %s", ch.Stage, ch.Endpoint, strings.Join(ch.Why, ", "), why)
+			continue
+		}
+		unexplained = append(unexplained, ch)
+	}
+	require.Empty(t, unexplained, what)
 }
 
 // requireReportRenders opens the run's report.html in headless Chromium and

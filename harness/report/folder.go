@@ -36,6 +36,9 @@ const (
 	DynoLogsDir = "logs/dynos"
 	// TargetLogsDir holds the target platform's logs, one file per replica.
 	TargetLogsDir = "logs/target"
+	// WorkerLogsDir holds the log of each shard worker of a sharded replay
+	// (shard-0.log, ...): what it logged, and when it joined or was lost.
+	WorkerLogsDir = "logs/workers"
 	// StagesDir holds one vegeta-encoded (gob) results file per stage, named
 	// by StageResultsName; `vegeta report` and `vegeta plot` read them.
 	StagesDir = "stages"

@@ -1,11 +1,13 @@
 package run
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,9 +61,22 @@ func (r *rehearsal) startShards(ctx context.Context, tr *traffic) error {
 	if e.DNSAddr != "" {
 		job.Reach = append(job.Reach, e.DNSAddr)
 	}
+	// Each worker's log goes to logs/workers/shard-N.log; closed after
+	// the coordinator (closers run last first), so its last lines are in.
+	workerLogs := newLogFiles(r.folder, func(line []byte) string {
+		name := "shard"
+		if _, rest, ok := bytes.Cut(line, []byte(" shard/")); ok {
+			if n, _, ok := bytes.Cut(rest, []byte(":")); ok {
+				name = "shard-" + string(n)
+			}
+		}
+		return path.Join(report.WorkerLogsDir, name+".log")
+	})
+	r.onClose(workerLogs.Close)
 	c, err := shard.Start(shard.Options{
 		Job: job, Replayer: r.replay, Unit: r.model.Unit, Trace: tr.path,
 		Listen: "127.0.0.1:0", Virtual: r.clock.virtual, Event: r.event, Unreported: r.sink.unobserved,
+		WorkerLog: workerLogs,
 	})
 	if err != nil {
 		return err
@@ -192,7 +207,7 @@ func (r *rehearsal) sizeWorkers(tracePath string, shards int) (shard.Sizing, err
 	if err != nil {
 		return shard.Sizing{}, fmt.Errorf("size the shard workers: %w", err)
 	}
-	defer rd.Close()
+	defer func() { _ = rd.Close() }()
 	st, err := trace.Summarize(rd, 0)
 	if err != nil {
 		return shard.Sizing{}, fmt.Errorf("size the shard workers: %w", err)

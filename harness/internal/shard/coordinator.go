@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +60,10 @@ type Options struct {
 	// not to the stage's statistics or the gate, which judge what was
 	// observed. Nil writes them to the replayer's history.
 	Unreported func(history.Op)
+	// WorkerLog receives each worker's log lines, and what the
+	// coordinator saw of the worker (joined, lost), one line each:
+	// "<RFC 3339 time> shard/<N>: <text>". Nil discards them.
+	WorkerLog io.Writer
 	// LostAfter, ReadyTimeout and Lead: see the defaults.
 	LostAfter, ReadyTimeout, Lead time.Duration
 }
@@ -131,6 +137,9 @@ func Start(opts Options) (*Coordinator, error) {
 	}
 	if opts.Event == nil {
 		opts.Event = func(string, ...any) {}
+	}
+	if opts.WorkerLog == nil {
+		opts.WorkerLog = io.Discard
 	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
@@ -251,7 +260,14 @@ func (c *Coordinator) loseLocked(i int, why string) {
 	}
 	w.lost, w.lostAt = why, time.Now()
 	c.opts.Event("shard worker %d lost: %s", i, why)
+	c.workerLogLocked(i, w.lostAt, "lost: "+why)
 	c.signalLocked()
+}
+
+// workerLogLocked writes a line of worker shard's log; c.mu is held (it
+// orders the lines).
+func (c *Coordinator) workerLogLocked(shard int, at time.Time, text string) {
+	fmt.Fprintf(c.opts.WorkerLog, "%s shard/%d: %s\n", at.UTC().Format(time.RFC3339Nano), shard, strings.TrimRight(text, "\n"))
 }
 
 // signalLocked wakes everything waiting for a change; c.mu is held.
@@ -641,6 +657,7 @@ func (c *Coordinator) apply(shard int, f *Frame) {
 	case f.Hello != nil:
 		wk.hello = f.Hello
 		c.opts.Event("shard worker %d joined from %s, clock offset %s (±%s)", shard, f.Hello.Host, f.Hello.Offset, f.Hello.RTT/2)
+		c.workerLogLocked(shard, wk.last, fmt.Sprintf("joined from %s, clock offset %s (±%s)", f.Hello.Host, f.Hello.Offset, f.Hello.RTT/2))
 		c.signalLocked()
 	case f.Op != nil && run != nil && run.tally != nil && f.Op.Stage == run.name:
 		if f.Op.Type == history.Invoke {
@@ -657,6 +674,8 @@ func (c *Coordinator) apply(shard int, f *Frame) {
 		}
 	case f.Progress != nil:
 		wk.progress = *f.Progress
+	case f.Log != nil:
+		c.workerLogLocked(shard, f.Log.At, f.Log.Text)
 	case f.End != nil && run != nil && f.End.Stage == run.index:
 		run.ended[shard] = true
 		run.errs[shard] = f.End.Error

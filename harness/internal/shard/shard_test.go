@@ -28,6 +28,7 @@ import (
 	"github.com/cutover/cutover/harness/traffic/synth"
 	"github.com/cutover/cutover/harness/traffic/trace"
 	"github.com/cutover/cutover/internal/proc"
+	"github.com/cutover/cutover/internal/testsupport"
 )
 
 const (
@@ -78,6 +79,8 @@ type fixture struct {
 	stageTo time.Duration
 	// multiplier replays the two minutes of trace that many times faster.
 	multiplier float64
+	// workerLog is what the last sharded replay's workers logged.
+	workerLog *testsupport.SyncBuffer
 }
 
 func newFixture(t testing.TB, rate, multiplier float64) *fixture {
@@ -229,12 +232,14 @@ func (f *fixture) sharded(t testing.TB, n int, during func(c *Coordinator, cance
 	hist := &collected{}
 	job := f.job(n)
 	rp, model, _ := f.newReplayer(t, job, hist)
+	f.workerLog = &testsupport.SyncBuffer{}
 	var events []string
 	var evMu sync.Mutex
 	c, err := Start(Options{
 		Job: job, Replayer: rp, Unit: model.Unit, Trace: f.trace, Listen: "127.0.0.1:0",
 		Virtual:   func(time.Time) time.Time { return virtualStart },
 		LostAfter: 2 * time.Second,
+		WorkerLog: f.workerLog,
 		Event: func(format string, args ...any) {
 			evMu.Lock()
 			events = append(events, fmt.Sprintf(format, args...))
@@ -336,6 +341,14 @@ func TestShardsSendWhatOneProcessSends(t *testing.T) {
 		perShard[replay.ShardOf(mustUnit(t, f, op.Process), 2)]++
 	}
 	require.Len(t, perShard, 2, "every shard sent requests")
+
+	// Each worker's log reached the coordinator, on its clock.
+	log := f.workerLog.String()
+	for i := range 2 {
+		require.Regexp(t, fmt.Sprintf(`(?m)^\d{4}-\d\d-\d\dT[0-9:.]+Z shard/%d: joined from `, i), log)
+		require.Regexp(t, fmt.Sprintf(`(?m)^\S+ shard/%d: shard %d of 2: clock offset `, i, i), log)
+		require.Regexp(t, fmt.Sprintf(`(?m)^\S+ shard/%d: stage half: \d+ requests sent, \d+ planned$`, i), log)
+	}
 }
 
 func mustUnit(t testing.TB, f *fixture, client string) uint64 {
@@ -397,6 +410,7 @@ func TestLostWorkerIsCountedNotHidden(t *testing.T) {
 	ws := c.Workers()
 	require.NotEmpty(t, ws[1].Lost)
 	require.Empty(t, ws[0].Lost)
+	require.Contains(t, f.workerLog.String(), " shard/1: lost: ", "the loss is in the worker's log")
 }
 
 // TestShardRefusesRollbackAcrossShards: a rollback sent by another client

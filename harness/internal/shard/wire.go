@@ -31,6 +31,10 @@
 //	GET  /v1/clock              the coordinator's clock (for the offset)
 //	GET  /v1/control?seen=N     the Control state, once its version is above N (long poll)
 //	POST /v1/stream?shard=I     the worker's frames, one JSON object a line
+//
+// A worker's log lines travel on its stream too, so the run keeps each
+// worker's log in its results folder (Options.WorkerLog) wherever the
+// worker ran, a pod deleted since included.
 package shard
 
 import (
@@ -112,6 +116,15 @@ type Frame struct {
 	Beat *time.Time `json:"beat,omitempty"`
 	// Progress is sent with a flush when the worker's counts changed.
 	Progress *Progress `json:"progress,omitempty"`
+	// Log is a line of the worker's own log (WorkerOptions.Logf).
+	Log *LogLine `json:"log,omitempty"`
+}
+
+// LogLine is one line a worker logged, at a time on the coordinator's
+// clock.
+type LogLine struct {
+	At   time.Time `json:"at"`
+	Text string    `json:"text"`
 }
 
 // Hello opens a worker's stream.

@@ -107,6 +107,13 @@ func Work(ctx context.Context, opts WorkerOptions) error {
 
 	up := newUpstream(ctx, cl, opts.Coordinator, opts.Shard, offset)
 	defer up.close()
+	// From here the worker's log also goes to the coordinator.
+	logf := opts.Logf
+	opts.Logf = func(format string, args ...any) {
+		logf(format, args...)
+		up.send(Frame{Log: &LogLine{At: time.Now().Add(-offset), Text: fmt.Sprintf(format, args...)}})
+	}
+	w.opts = opts
 	rp, err := replay.New(replay.Config{
 		RunPrefix: job.Replay.RunPrefix, Resolver: res, Platforms: platforms, Port: job.Replay.Port,
 		Host: job.Replay.Host, AppID: job.Replay.AppID, AppToken: job.Replay.AppToken,
