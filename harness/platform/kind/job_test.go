@@ -2,6 +2,8 @@ package kind
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -22,8 +24,9 @@ import (
 const cutoverImage = "cutover-local/cutover:latest"
 
 // TestKindIndexedJobReportsALostWorker runs the cutover CLI as an Indexed
-// Job of two workers on a kind cluster (one control-plane node), each
-// blocked in `cutover trace record` until stopped, kills worker 1 as a
+// Job of two workers on a kind cluster (one control-plane node), each a
+// `cutover worker` blocked on a coordinator that never answers, kills
+// worker 1 as a
 // lost shard worker is lost, and checks that the failure is reported
 // within seconds while worker 0 keeps running and worker 1 is not
 // restarted. Two short Jobs then check the outcomes Wait reports: a worker
@@ -60,12 +63,28 @@ func TestKindIndexedJobReportsALostWorker(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("cluster created in %s", took.Round(time.Second))
 
+	// A coordinator that never hands out the job: each worker blocks in
+	// its first request until it is stopped, and then exits non-zero, as
+	// a shard worker stopped before its run is over does. (A stand-in
+	// that exits 0 on SIGTERM, as `cutover trace record` does, raced the
+	// kill: its pod could end Succeeded before it was gone, and the Job
+	// then counted index 1 complete, not failed.)
+	release := make(chan struct{})
+	coordinator := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer coordinator.Close()
+	defer close(release)
+
 	start := time.Now()
 	job, err := p.StartIndexedJob(ctx, platform.IndexedJob{
 		Name:  "cutover-shards",
 		Image: cutoverImage,
-		// Blocks until SIGTERM or --duration; nothing is sent upstream.
-		Args:   []string{"trace", "record", "--listen", ":8081", "--upstream", "http://192.0.2.1:9", "-o", "/tmp/trace.jsonl", "--duration", "10m"},
+		// The coordinator's loopback URL is relayed for the pods.
+		Args:   []string{"worker", "--coordinator", coordinator.URL},
 		Count:  2,
 		Env:    map[string]string{"CUTOVER_TEST": "job"},
 		Labels: map[string]string{"cutover.test/case": "lost-worker"},
