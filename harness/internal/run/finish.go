@@ -96,6 +96,12 @@ func (r *rehearsal) finish(ctx context.Context, stopErr error) (*Outcome, error)
 	if err := errors.Join(r.herokuLogs.Close(cctx), r.targetLogs.Close(cctx)); err != nil {
 		return nil, fmt.Errorf("write platform logs: %w", err)
 	}
+	// The shard workers are done (rehearsal.run finished them).
+	if r.workerLogs != nil {
+		if err := r.workerLogs.Close(cctx); err != nil {
+			return nil, fmt.Errorf("write shard worker logs: %w", err)
+		}
+	}
 
 	ops, err := r.finalHistory()
 	if err != nil {

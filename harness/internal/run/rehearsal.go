@@ -74,6 +74,8 @@ type rehearsal struct {
 	// sender sends each stage: replay, or shards when the replay is split.
 	sender stageSender
 	shards *shard.Coordinator
+	// workerLogs are the shard workers' logs (sharded runs).
+	workerLogs *logFiles
 	// sizing is what each shard worker's pod asked for (job workers).
 	sizing  *shard.Sizing
 	nemesis *chaos.Nemesis

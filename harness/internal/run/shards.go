@@ -61,8 +61,9 @@ func (r *rehearsal) startShards(ctx context.Context, tr *traffic) error {
 	if e.DNSAddr != "" {
 		job.Reach = append(job.Reach, e.DNSAddr)
 	}
-	// Each worker's log goes to logs/workers/shard-N.log; closed after
-	// the coordinator (closers run last first), so its last lines are in.
+	// Each worker's log goes to logs/workers/shard-N.log, put in place
+	// by finish once the workers are done (and by the closers, which run
+	// last first, after the coordinator's, on a run that ends early).
 	workerLogs := newLogFiles(r.folder, func(line []byte) string {
 		name := "shard"
 		if _, rest, ok := bytes.Cut(line, []byte(" shard/")); ok {
@@ -72,6 +73,7 @@ func (r *rehearsal) startShards(ctx context.Context, tr *traffic) error {
 		}
 		return path.Join(report.WorkerLogsDir, name+".log")
 	})
+	r.workerLogs = workerLogs
 	r.onClose(workerLogs.Close)
 	c, err := shard.Start(shard.Options{
 		Job: job, Replayer: r.replay, Unit: r.model.Unit, Trace: tr.path,
