@@ -17,7 +17,6 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kind/pkg/cluster"
 
@@ -153,7 +152,7 @@ func TestKindEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, nodes.Items, 2, "a control plane and a worker")
 	for _, n := range nodes.Items {
-		require.True(t, nodeReady(&n), "node %s Ready", n.Name)
+		require.True(t, kube.NodeReady(&n), "node %s Ready", n.Name)
 		require.False(t, n.Spec.Unschedulable)
 	}
 	// The cluster's DNS serves: CoreDNS, built with the plugins a kind
@@ -257,15 +256,6 @@ func TestKindEndToEnd(t *testing.T) {
 	clusters, err := cluster.NewProvider(cluster.ProviderWithDocker()).List()
 	require.NoError(t, err)
 	require.False(t, slices.Contains(clusters, name), "cluster deleted at Close")
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // podNodes maps the service's pods to their nodes, from the API server.

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster"
 	kindlog "sigs.k8s.io/kind/pkg/log"
@@ -458,9 +459,41 @@ func (p *Platform) ensureCluster(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("kind: create cluster %s: %w", name, err)
 	}
+	// kind waited for the control plane; the workers are Ready a moment
+	// later, and a cluster is ready when every node is.
+	_, cs, err := p.client()
+	if err != nil {
+		return 0, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, max(p.opts.WaitForReady-time.Since(start), 0))
+	defer cancel()
+	if err := kube.WaitNodesReady(wctx, cs, 1+p.opts.workers(), 250*time.Millisecond); err != nil {
+		return 0, fmt.Errorf("kind: create cluster %s: %w", name, err)
+	}
 	took := time.Since(start)
 	p.logf("Created", "cluster %s ready in %s (kubeconfig %s)", name, took.Round(time.Millisecond), p.kubeconfigPath())
 	return took, nil
+}
+
+// client is a Kubernetes client for the cluster, from its kubeconfig.
+func (p *Platform) client() (*rest.Config, *kubernetes.Clientset, error) {
+	p.mu.Lock()
+	provider := p.provider
+	p.mu.Unlock()
+	name := p.opts.ClusterName
+	raw, err := provider.KubeConfig(name, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kind: kubeconfig of %s: %w", name, err)
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(raw))
+	if err != nil {
+		return nil, nil, fmt.Errorf("kind: kubeconfig of %s: %w", name, err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kind: client for %s: %w", name, err)
+	}
+	return rc, cs, nil
 }
 
 // adapt finds what the node image and the engine ask of the cluster: the
@@ -505,20 +538,12 @@ func (p *Platform) kubeconfigPath() string {
 
 func (p *Platform) newKube(ctx context.Context) (*kube.Platform, error) {
 	p.mu.Lock()
-	provider, docker := p.provider, p.docker
+	docker := p.docker
 	p.mu.Unlock()
 	name := p.opts.ClusterName
-	raw, err := provider.KubeConfig(name, false)
+	rc, cs, err := p.client()
 	if err != nil {
-		return nil, fmt.Errorf("kind: kubeconfig of %s: %w", name, err)
-	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(raw))
-	if err != nil {
-		return nil, fmt.Errorf("kind: kubeconfig of %s: %w", name, err)
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kind: client for %s: %w", name, err)
+		return nil, err
 	}
 	endpoint := p.opts.Addr
 	if p.opts.Reuse {

@@ -3,9 +3,12 @@ package kube
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -61,6 +64,50 @@ func WaitRollout(ctx context.Context, client kubernetes.Interface, namespace, na
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("rollout of %s/%s: %w (%s)", namespace, name, ctx.Err(), last)
+		case <-t.C:
+		}
+	}
+}
+
+// NodeReady says whether a node's Ready condition is true.
+func NodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// WaitNodesReady polls the cluster's nodes every interval until there are
+// want of them and every one is Ready, or ctx ends; the error names the
+// nodes not Ready yet. (kind's own wait covers the control plane only: a
+// worker that joined is Ready a few seconds later, and pods deployed in
+// between all land on the control plane.)
+func WaitNodesReady(ctx context.Context, client kubernetes.Interface, want int, interval time.Duration) error {
+	last := "not read yet"
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			var waiting []string
+			for i := range list.Items {
+				if !NodeReady(&list.Items[i]) {
+					waiting = append(waiting, list.Items[i].Name)
+				}
+			}
+			slices.Sort(waiting)
+			if len(list.Items) >= want && len(waiting) == 0 {
+				return nil
+			}
+			last = fmt.Sprintf("%d of %d nodes, not Ready: %s", len(list.Items), want, strings.Join(waiting, ", "))
+		} else if ctx.Err() == nil {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nodes ready: %w (%s)", ctx.Err(), last)
 		case <-t.C:
 		}
 	}

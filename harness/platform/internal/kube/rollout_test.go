@@ -7,7 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -61,4 +63,38 @@ func TestWaitRolloutTimesOutWithTheLastStatus(t *testing.T) {
 	err := WaitRollout(ctx, cs, "ns", "coupon", 5*time.Millisecond)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.ErrorContains(t, err, "1 of 3 updated replicas are available")
+}
+
+func TestWaitNodesReadyWaitsForEveryNode(t *testing.T) {
+	node := func(name string, ready corev1.ConditionStatus) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready}}}}
+	}
+	ctx := context.Background()
+
+	// The worker joins not Ready and turns Ready later.
+	cs := fake.NewClientset(node("cp", corev1.ConditionTrue), node("worker", corev1.ConditionFalse))
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_, _ = cs.CoreV1().Nodes().Update(ctx, node("worker", corev1.ConditionTrue), metav1.UpdateOptions{})
+	}()
+	require.NoError(t, WaitNodesReady(ctx, cs, 2, 10*time.Millisecond))
+
+	for _, tc := range []struct {
+		name  string
+		nodes []runtime.Object
+		want  string
+	}{
+		{"a node not Ready", []runtime.Object{node("cp", corev1.ConditionTrue), node("worker", corev1.ConditionFalse)}, "2 of 2 nodes, not Ready: worker"},
+		{"a node missing", []runtime.Object{node("cp", corev1.ConditionTrue)}, "1 of 2 nodes, not Ready: "},
+		{"no condition yet", []runtime.Object{node("cp", corev1.ConditionTrue), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "w2"}}}, "not Ready: w2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			err := WaitNodesReady(wctx, fake.NewClientset(tc.nodes...), 2, 10*time.Millisecond)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
 }
