@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,8 +34,10 @@ type Options struct {
 	ClusterName string
 	// Reuse deploys into an existing cluster of that name instead of
 	// creating one; a reused cluster is never deleted. Its control-plane
-	// node must publish the Service's NodePort (an extraPortMapping); the
-	// endpoint is read from that mapping.
+	// node must publish the Service's NodePort (an extraPortMapping). When
+	// that mapping is not Addr, a front door on Addr forwards to it (as a
+	// load balancer in front of the cluster would), so clients and the
+	// weighted record still find the target on Addr.
 	Reuse bool
 	// NodeImage is the node image of a created cluster. Default
 	// DefaultNodeImage (the kind release's default).
@@ -133,6 +136,7 @@ type Platform struct {
 	created       bool
 	kp            *kube.Platform
 	relay         *relay.Relay // forwards pods' connections to the stack
+	front         *relay.Relay // Addr → a reused cluster's own mapping
 	closed        bool
 }
 
@@ -164,9 +168,13 @@ func (p *Platform) Name() string { return "kind" }
 // ConfigYAML is the cluster configuration a created cluster uses.
 func (p *Platform) ConfigYAML() []byte { return slices.Clone(p.cfg) }
 
-// Endpoint is where the Service answers on the host.
+// Endpoint is where the Service answers on the host: Addr, through the
+// front door for a reused cluster that maps its node port elsewhere.
 func (p *Platform) Endpoint() string {
-	if kp := p.kube(); kp != nil {
+	p.mu.Lock()
+	kp, front := p.kp, p.front
+	p.mu.Unlock()
+	if kp != nil && front == nil {
 		return kp.Endpoint()
 	}
 	return p.opts.Addr
@@ -220,13 +228,13 @@ func (p *Platform) Deploy(ctx context.Context, spec platform.ServiceSpec, replic
 	if err := kp.Deploy(ctx, spec, replicas); err != nil {
 		return fmt.Errorf("kind deploy: %w", err)
 	}
-	// Deploy returns once the Service answers on the host (see
-	// kube.WaitServing).
-	if err := kp.WaitServing(ctx, kp.Endpoint(), spec.ReadyPath, replicas); err != nil {
+	// Deploy returns once the Service answers on the host where clients
+	// reach it (see kube.WaitServing).
+	if err := kp.WaitServing(ctx, p.Endpoint(), spec.ReadyPath, replicas); err != nil {
 		return fmt.Errorf("kind deploy: %w", err)
 	}
 	if replicas > 0 {
-		p.logf("Serving", "the Service answers on %s", kp.Endpoint())
+		p.logf("Serving", "the Service answers on %s", p.Endpoint())
 	}
 	return nil
 }
@@ -546,9 +554,16 @@ func (p *Platform) newKube(ctx context.Context) (*kube.Platform, error) {
 		return nil, err
 	}
 	endpoint := p.opts.Addr
+	var front *relay.Relay
 	if p.opts.Reuse {
 		if endpoint, err = MappedAddr(ctx, docker, name+"-control-plane", p.opts.Manifest.NodePort); err != nil {
 			return nil, fmt.Errorf("kind: reused cluster %s: %w", name, err)
+		}
+		if endpoint != p.opts.Addr {
+			if front, err = frontDoor(p.opts.Addr, endpoint); err != nil {
+				return nil, fmt.Errorf("kind: reused cluster %s: %w", name, err)
+			}
+			p.logf("FrontDoor", "the cluster maps node port %d to %s; forwarding %s to it", p.opts.Manifest.NodePort, endpoint, p.opts.Addr)
 		}
 	}
 	kp := kube.New(cs, kube.Options{
@@ -562,9 +577,29 @@ func (p *Platform) newKube(ctx context.Context) (*kube.Platform, error) {
 		RolloutTimeout: p.opts.RolloutTimeout,
 	})
 	p.mu.Lock()
-	p.kp = kp
+	p.kp, p.front = kp, front
 	p.mu.Unlock()
 	return kp, nil
+}
+
+// frontDoor listens on addr and forwards each connection to upstream.
+func frontDoor(addr, upstream string) (*relay.Relay, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("front door on %q: %w", addr, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("front door on %q: port: %w", addr, err)
+	}
+	rl, err := relay.New(relay.Options{Host: host})
+	if err != nil {
+		return nil, fmt.Errorf("front door: %w", err)
+	}
+	if _, err := rl.ExposeOn(n, upstream); err != nil {
+		return nil, errors.Join(fmt.Errorf("front door: %w", err), rl.Close())
+	}
+	return rl, nil
 }
 
 // ProbeReplicas opens a port-forward to each pod that is up (see
@@ -667,14 +702,17 @@ func (p *Platform) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
-	kp, provider, docker, created, dir, rl := p.kp, p.provider, p.docker, p.created, p.kubeconfigDir, p.relay
+	kp, provider, docker, created, dir := p.kp, p.provider, p.docker, p.created, p.kubeconfigDir
+	relays := []*relay.Relay{p.relay, p.front}
 	p.mu.Unlock()
 	var errs []error
 	if kp != nil {
 		errs = append(errs, kp.Close(ctx))
 	}
-	if rl != nil {
-		errs = append(errs, rl.Close())
+	for _, rl := range relays {
+		if rl != nil {
+			errs = append(errs, rl.Close())
+		}
 	}
 	if created && !p.opts.Keep {
 		p.logf("Delete", "deleting cluster %s", p.opts.ClusterName)
