@@ -28,6 +28,7 @@ func newCapacityCmd() *cobra.Command {
 		budget     float64
 		scaling    string
 		from       string
+		bulkDeploy bool
 	)
 	cmd := &cobra.Command{
 		Use:   "capacity SCENARIO",
@@ -90,7 +91,7 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 			case err != nil:
 				return withCode(exitFail, err)
 			}
-			c, planErr := plan(m, prices, headroom, budget, scaling == "linear")
+			c, planErr := plan(m, prices, planOptions{headroom: headroom, budget: budget, linear: scaling == "linear", bulkDeployment: bulkDeploy})
 			if planErr != nil {
 				// Keep what was measured: the probes cost minutes.
 				c.PlanError = planErr.Error()
@@ -117,6 +118,7 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 	f.Float64Var(&budget, "budget", 0, "monthly budget in USD to compare the platforms at (default: today's Heroku fleet)")
 	f.StringVar(&from, "from", "", "price an earlier measurement (a capacity.json or its folder) instead of measuring again")
 	f.StringVar(&scaling, "scaling", "measured", "how replicas add up: measured (the USL fit) or linear (λN: replicas on hosts of their own)")
+	f.BoolVar(&bulkDeploy, "bulk-deployment", false, "also price the target with bulk import/export as a Deployment of its own (web pods without the bulk memory floor)")
 	f.StringSliceVar(&opts.Platforms, "platforms", nil, "platforms to measure (default heroku,aws)")
 	f.IntSliceVar(&opts.Replicas, "replicas", nil, "replica counts to measure (default 1,2,3)")
 	f.DurationVar(&opts.Hold, "hold", 0, "replay time of each probe (default 5s)")
@@ -126,9 +128,16 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 	return cmd
 }
 
+// planOptions are the pricing choices of cutover capacity.
+type planOptions struct {
+	headroom, budget       float64
+	linear, bulkDeployment bool
+}
+
 // plan turns a measurement into capacity.json: a profile per platform,
 // priced.
-func plan(m *harness.Capacity, prices capacity.Prices, headroom, budget float64, linear bool) (*report.Capacity, error) {
+func plan(m *harness.Capacity, prices capacity.Prices, o planOptions) (*report.Capacity, error) {
+	headroom, linear := o.headroom, o.linear
 	c := &report.Capacity{Scenario: m.Scenario, Seed: m.Seed, Created: time.Now().UTC(), Prices: prices, Measurement: m,
 		Profiles: map[string]capacity.Profile{}}
 	var errs []error
@@ -145,8 +154,9 @@ func plan(m *harness.Capacity, prices capacity.Prices, headroom, budget float64,
 	}
 	in := capacity.Inputs{
 		PeakRate: m.PeakRate, Heroku: c.Profiles[platform.Heroku], Target: c.Profiles[platform.Target],
-		Prices: prices, Headroom: headroom, Budget: budget,
+		Prices: prices, Headroom: headroom, Budget: o.budget,
 		CurrentDynos: m.HerokuDynos, CurrentSize: m.HerokuSize, Linear: linear,
+		BulkDeployment: o.bulkDeployment, BulkRate: m.BulkRate,
 	}
 	var err error
 	if c.Plan, err = capacity.Compute(in); err != nil {
@@ -160,6 +170,9 @@ func plan(m *harness.Capacity, prices capacity.Prices, headroom, budget float64,
 		scalingAssumption(linear),
 		"Peak memory is the most one replica held during the probes' holds (the trace's own bulk imports and exports included when they fell in a hold).",
 	}
+	if o.bulkDeployment {
+		c.Assumptions = append(c.Assumptions, "Bulk work as its own Deployment (--bulk-deployment): web pods request the most memory a replica held while no import or export was in flight on its platform; bulk pods the most memory and CPU a replica held while one was, or while it was set up (deployment, the seed data's bulk import, the warm-up: an upper bound), plus headroom; as many bulk pods as imports and exports in flight (the trace's bulk rate × their measured time), at least one. Heroku routes HTTP only to web dynos, so there the bulk endpoints stay on every web dyno.")
+	}
 	return c, nil
 }
 
@@ -167,10 +180,11 @@ func printCapacity(w io.Writer, c *report.Capacity) {
 	p := c.Plan
 	fmt.Fprintf(w, "\nrecorded peak %.1f req/s; prices %s (not current truth: see each entry's source and date)\n", p.PeakRate, p.PricesFile)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "platform\tλ req/s\tσ\tκ\tR²\tCPU ms/req\tCPU p95 cores\tpeak MB\t")
+	fmt.Fprintln(tw, "platform\tλ req/s\tσ\tκ\tR²\tCPU ms/req\tCPU p95 cores\tpeak MB\tweb MB\tbulk MB\tbulk cores\t")
 	for _, name := range []string{platform.Heroku, platform.Target} {
 		pr := c.Profiles[name]
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.4f\t%.2f\t%.2f\t%.2f\t%.0f\t\n", name, pr.Fit.Lambda, pr.Fit.Sigma, pr.Fit.Kappa, pr.Fit.R2, pr.CPUPerRequest*1000, pr.CPUCoresP95, pr.PeakMemoryMB)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.4f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%.2f\t\n", name, pr.Fit.Lambda, pr.Fit.Sigma, pr.Fit.Kappa, pr.Fit.R2, pr.CPUPerRequest*1000, pr.CPUCoresP95, pr.PeakMemoryMB,
+			pr.WebPeakMemoryMB, pr.Bulk.PeakMemoryMB, pr.Bulk.CPUCores)
 	}
 	_ = tw.Flush() // the terminal's table
 	fmt.Fprintln(w)
@@ -188,7 +202,32 @@ func printCapacity(w io.Writer, c *report.Capacity) {
 		fmt.Fprintf(tw, "%.0f×\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Multiple, r.DemandRPS, h, hc, r.HerokuBinds, t, tc, r.TargetBinds)
 	}
 	_ = tw.Flush() // the terminal's table
-	fmt.Fprintf(w, "\nat %s/month: heroku %.1f×, target %.1f×\n", usd(p.Budget), p.HerokuAtBudget, p.TargetAtBudget)
+	if b := p.BulkDeployment; b != nil {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "N×	target, one Deployment	$/month	bulk as its own Deployment	$/month	saves")
+		for _, r := range p.Rows {
+			one, oneUSD := fmt.Sprintf("%d pods on %d × %s", r.TargetPods, r.TargetNodes, r.TargetType), usd(r.TargetUSD)
+			if r.TargetOutOfReach {
+				one, oneUSD = "-", "out of reach"
+			}
+			sp, spUSD, saves := "-", "out of reach", "-"
+			if s := r.Split; s != nil && !s.OutOfReach {
+				sp, spUSD = fmt.Sprintf("%d web + %d bulk pods on %d × %s", s.WebPods, s.BulkPods, s.Nodes, s.Instance), usd(s.USD)
+				if !r.TargetOutOfReach {
+					saves = usd(s.SavesUSD)
+				}
+			}
+			fmt.Fprintf(tw, "%.0f×\t%s\t%s\t%s\t%s\t%s\n", r.Multiple, one, oneUSD, sp, spUSD, saves)
+		}
+		_ = tw.Flush() // the terminal's table
+		fmt.Fprintf(w, "%s\n", b.Summary)
+	}
+	fmt.Fprintf(w, "\nat %s/month: heroku %.1f×, target %.1f×", usd(p.Budget), p.HerokuAtBudget, p.TargetAtBudget)
+	if b := p.BulkDeployment; b != nil {
+		fmt.Fprintf(w, " (%.1f× with bulk as its own Deployment)", b.AtBudget)
+	}
+	fmt.Fprintln(w)
 	if f := p.CurrentFleet; f.Dynos > 0 {
 		fmt.Fprintf(w, "today's fleet %d × %s (%s/month) carries %.1f×\n", f.Dynos, f.Size, usd(f.MonthlyUSD), f.Carries)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -74,4 +75,40 @@ func TestCapacityFromEarlierMeasurement(t *testing.T) {
 	require.NotEqual(t, out1.String(), out2.String())
 	_, err = os.Stat(filepath.Join(dir, "a", "capacity.html"))
 	require.NoError(t, err)
+}
+
+// --bulk-deployment prints both answers: the target as one Deployment and
+// with bulk work in a Deployment of its own; without bulk work measured
+// apart, it says so (exit 1, the measurement kept).
+func TestCapacityBulkDeployment(t *testing.T) {
+	dir := t.TempDir()
+	probe := `{"served_rps": %d, "cpu_s_per_request": 0.001, "cpu_cores_p95": 0.3, "peak_memory_mb": 30, "p95_ms": 20}`
+	m := fmt.Sprintf(`{"measurement": {"scenario": "demo", "peak_rate_rps": 100, "bulk_rate_rps": 0.01, "heroku_dynos": 2, "heroku_size": "standard-1x", "fleets": [
+	  {"platform": "heroku", "replicas": 1, "best": %[1]s, "probes": [{"peak_memory_mb": 30, "web_peak_memory_mb": 30}]},
+	  {"platform": "heroku", "replicas": 2, "best": %[2]s, "probes": [{"peak_memory_mb": 30, "web_peak_memory_mb": 30}]},
+	  {"platform": "aws", "replicas": 1, "best": %[1]s, "probes": [{"peak_memory_mb": 30, "web_peak_memory_mb": 30, "setup_peak_memory_mb": 1800, "bulk_cpu_cores": 0.4}]},
+	  {"platform": "aws", "replicas": 2, "best": %[2]s, "probes": [{"peak_memory_mb": 30, "web_peak_memory_mb": 30}]}]}}`,
+		fmt.Sprintf(probe, 300), fmt.Sprintf(probe, 500))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "capacity.json"), []byte(m), 0o644))
+
+	var out, errs bytes.Buffer
+	require.Equal(t, exitPass, execute([]string{"capacity", "--from", dir, "--out", filepath.Join(dir, "a"), "--bulk-deployment"}, &out, &errs), errs.String())
+	require.Contains(t, out.String(), "bulk as its own Deployment")
+	require.Contains(t, out.String(), "web + 1 bulk pods on")
+	require.Contains(t, out.String(), "web pods request 0.36 cores and 36 MB (one Deployment: 2160 MB), bulk pods 0.48 cores and 2160 MB")
+	require.Regexp(t, `target \d+\.\d× \(\d+\.\d× with bulk as its own Deployment\)`, out.String())
+	b, err := os.ReadFile(filepath.Join(dir, "a", "capacity.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"bulk_deployment": {`)
+
+	out.Reset()
+	require.Equal(t, exitPass, execute([]string{"capacity", "--from", dir, "--out", filepath.Join(dir, "b")}, &out, &errs), errs.String())
+	require.NotContains(t, out.String(), "bulk as its own Deployment")
+
+	old := filepath.Join(dir, "old")
+	require.NoError(t, os.MkdirAll(old, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(old, "capacity.json"), bytes.ReplaceAll([]byte(m), []byte(`"bulk_cpu_cores": 0.4`), []byte(`"bulk_cpu_cores": 0`)), 0o644))
+	errs.Reset()
+	require.Equal(t, exitFail, execute([]string{"capacity", "--from", old, "--out", filepath.Join(dir, "c"), "--bulk-deployment"}, &out, &errs))
+	require.Contains(t, errs.String(), "bulk deployment: the bulk work's memory and CPU must be measured")
 }

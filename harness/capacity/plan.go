@@ -22,6 +22,13 @@ type Profile struct {
 	// LatencyP95S is the p95 latency at that rate, in seconds (with the
 	// rate, Little's law gives the requests in flight).
 	LatencyP95S float64 `json:"latency_p95_s"`
+	// WebPeakMemoryMB is the most memory one replica held while no bulk
+	// import or export was in flight on its platform: what a web pod needs
+	// when bulk work runs in a Deployment of its own (0: not measured
+	// apart, PeakMemoryMB is used).
+	WebPeakMemoryMB float64 `json:"web_peak_memory_mb"`
+	// Bulk is what the bulk endpoints used.
+	Bulk Bulk `json:"bulk"`
 }
 
 // Inputs are everything a plan is computed from.
@@ -46,6 +53,16 @@ type Inputs struct {
 	// on hosts of their own would do when the measured contention was the
 	// shared rehearsal machine's rather than the service's.
 	Linear bool
+	// BulkDeployment prices, beside the target as one Deployment, the
+	// target with bulk work (voucher import and export) in a Deployment
+	// of its own: web pods sized without the bulk memory floor, bulk pods
+	// with their own requests, bin-packed together (Row.Split,
+	// Plan.BulkDeployment). Heroku routes HTTP only to its web process
+	// type, so there the bulk endpoints stay on every web dyno.
+	BulkDeployment bool
+	// BulkRate is the trace's rate of bulk requests at 1×, per second
+	// (0: unknown; one bulk pod is planned).
+	BulkRate float64
 }
 
 // RouterInFlightPerDyno is the Heroku router's request counter per web
@@ -74,6 +91,9 @@ type Plan struct {
 	// platform (at 1×), in a sentence.
 	HerokuBinds string `json:"heroku_binds"`
 	TargetBinds string `json:"target_binds"`
+	// BulkDeployment is the target with bulk work as its own Deployment
+	// (only with Inputs.BulkDeployment); each row's Split has its fleet.
+	BulkDeployment *BulkPlan `json:"bulk_deployment,omitempty"`
 }
 
 // Fleet is a Heroku fleet: dynos of one size.
@@ -108,6 +128,9 @@ type Row struct {
 	// PodCPU and PodMemoryMB are the pod requests.
 	PodCPU      float64 `json:"pod_cpu_request"`
 	PodMemoryMB float64 `json:"pod_memory_request_mb"`
+	// Split is the target with bulk work as its own Deployment (only
+	// with Inputs.BulkDeployment).
+	Split *SplitRow `json:"bulk_deployment,omitempty"`
 }
 
 // Resources that bind.
@@ -152,6 +175,12 @@ func (in Inputs) check() error {
 	if in.Headroom < 0 {
 		errs = append(errs, errors.New("headroom: negative"))
 	}
+	if in.BulkDeployment && (in.Target.Bulk.PeakMemoryMB <= 0 || in.Target.Bulk.CPUCores <= 0) {
+		errs = append(errs, fmt.Errorf("bulk deployment: the bulk work's memory and CPU must be measured (got %g MB, %g cores)", in.Target.Bulk.PeakMemoryMB, in.Target.Bulk.CPUCores))
+	}
+	if in.BulkRate < 0 {
+		errs = append(errs, errors.New("bulk rate: negative"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -185,6 +214,9 @@ func Compute(in Inputs) (Plan, error) {
 		} else {
 			r.TargetOutOfReach, r.TargetBinds = true, t.binds
 		}
+		if in.BulkDeployment {
+			r.Split = in.splitRow(m, r)
+		}
 		p.Rows = append(p.Rows, r)
 	}
 
@@ -214,6 +246,9 @@ func Compute(in Inputs) (Plan, error) {
 		})
 	}
 	p.HerokuBinds, p.TargetBinds = in.binds()
+	if in.BulkDeployment {
+		p.BulkDeployment = in.bulkPlan(p)
+	}
 	return p, nil
 }
 
@@ -284,25 +319,24 @@ func (in Inputs) target(demand float64) (targetSizing, bool) {
 		return targetSizing{binds: BindScaling + ": the fit stops growing before this demand"}, false
 	}
 	cpu, mem := in.podRequests()
-	best := targetSizing{pods: pods, usd: math.Inf(1), binds: "no instance type holds one pod"}
+	return in.cheapestNodes(podShape{cpu: cpu, mem: mem, count: pods}, nil)
+}
+
+// cheapestNodes bin-packs the web pods (and the extra pods, if any) onto
+// nodes of each instance type and keeps the cheapest. What binds is what
+// limits the web pods on a node.
+func (in Inputs) cheapestNodes(web podShape, extra []podShape) (targetSizing, bool) {
+	best := targetSizing{pods: web.count, usd: math.Inf(1), binds: "no instance type holds one pod"}
 	found := false
 	for _, it := range in.Prices.EC2 {
-		ac, am := Allocatable(it)
-		byCPU, byMem := int(ac/cpu), int(am/mem)
-		per, binds := byCPU, BindCPU
-		if byMem < per {
-			per, binds = byMem, BindMemory
-		}
-		if per > MaxPodsPerNode {
-			per, binds = MaxPodsPerNode, BindMaxPods
-		}
-		if per == 0 {
+		nodes, ok := pack(append([]podShape{web}, extra...), it)
+		if !ok {
 			continue
 		}
-		nodes := (pods + per - 1) / per
+		_, binds := perNode(it, web)
 		usd := (float64(nodes)*it.HourlyUSD + in.Prices.EKS.HourlyUSD) * HoursPerMonth
 		if usd < best.usd || (usd == best.usd && nodes < best.nodes) {
-			best = targetSizing{pods: pods, nodes: nodes, in: it, usd: usd, binds: binds}
+			best = targetSizing{pods: web.count, nodes: nodes, in: it, usd: usd, binds: binds}
 			found = true
 		}
 	}

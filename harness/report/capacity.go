@@ -213,10 +213,15 @@ td.l,th.l{text-align:left}.chart{width:100%;height:auto}.note{color:#666;font-si
 <table><tr><th>multiple</th><th>req/s</th><th>Heroku dynos</th><th class="l">size</th><th>Heroku $/month</th><th class="l">binds</th><th>pods</th><th>nodes</th><th class="l">instance</th><th>target $/month</th><th class="l">binds</th></tr>
 {{range .Plan.Rows}}<tr><td>{{f1 .Multiple}}×</td><td>{{f1 .DemandRPS}}</td><td>{{.HerokuDynos}}</td><td class="l">{{.HerokuSize}}</td><td>{{if .HerokuOutOfReach}}out of reach{{else}}{{usd .HerokuUSD}}{{end}}</td><td class="l">{{.HerokuBinds}}</td><td>{{.TargetPods}}</td><td>{{.TargetNodes}}</td><td class="l">{{.TargetType}}</td><td>{{if .TargetOutOfReach}}out of reach{{else}}{{usd .TargetUSD}}{{end}}</td><td class="l">{{.TargetBinds}}</td></tr>
 {{end}}</table>
-<h2>Scalability</h2>
+{{with .Plan.BulkDeployment}}<h2>Bulk work as its own Deployment</h2>
+<p>{{.Summary}}. At {{usd $.Plan.Budget}}/month the target carries {{f1 .AtBudget}}× split, {{f1 $.Plan.TargetAtBudget}}× as one Deployment.</p>
+<table><tr><th>multiple</th><th>one Deployment: pods</th><th>nodes</th><th>$/month</th><th>split: web pods</th><th>bulk pods</th><th>nodes</th><th class="l">instance</th><th>$/month</th><th>saves</th></tr>
+{{range $.Plan.Rows}}{{if .Split}}<tr><td>{{f1 .Multiple}}×</td><td>{{.TargetPods}}</td><td>{{.TargetNodes}}</td><td>{{if .TargetOutOfReach}}out of reach{{else}}{{usd .TargetUSD}}{{end}}</td><td>{{.Split.WebPods}}</td><td>{{.Split.BulkPods}}</td><td>{{.Split.Nodes}}</td><td class="l">{{.Split.Instance}}</td><td>{{if .Split.OutOfReach}}out of reach{{else}}{{usd .Split.USD}}{{end}}</td><td>{{if or .TargetOutOfReach .Split.OutOfReach}}–{{else}}{{usd .Split.SavesUSD}}{{end}}</td></tr>
+{{end}}{{end}}</table>
+{{end}}<h2>Scalability</h2>
 {{.FitChart}}
-<table><tr><th class="l">platform</th><th>λ (req/s)</th><th>σ</th><th>κ</th><th>R²</th><th>dof</th><th>CPU ms/request</th><th>CPU p95 (cores)</th><th>peak memory (MB)</th><th class="l">note</th></tr>
-{{range $name, $p := .Profiles}}<tr><td class="l">{{$name}}</td><td>{{f1 $p.Fit.Lambda}}</td><td>{{f3 $p.Fit.Sigma}}</td><td>{{f3 $p.Fit.Kappa}}</td><td>{{f2 $p.Fit.R2}}</td><td>{{$p.Fit.DOF}}</td><td>{{ms $p.CPUPerRequest}}</td><td>{{f2 $p.CPUCoresP95}}</td><td>{{f1 $p.PeakMemoryMB}}</td><td class="l">{{$p.Fit.Note}}</td></tr>
+<table><tr><th class="l">platform</th><th>λ (req/s)</th><th>σ</th><th>κ</th><th>R²</th><th>dof</th><th>CPU ms/request</th><th>CPU p95 (cores)</th><th>peak memory (MB)</th><th>web (MB)</th><th>bulk (MB)</th><th>bulk (cores)</th><th class="l">note</th></tr>
+{{range $name, $p := .Profiles}}<tr><td class="l">{{$name}}</td><td>{{f1 $p.Fit.Lambda}}</td><td>{{f3 $p.Fit.Sigma}}</td><td>{{f3 $p.Fit.Kappa}}</td><td>{{f2 $p.Fit.R2}}</td><td>{{$p.Fit.DOF}}</td><td>{{ms $p.CPUPerRequest}}</td><td>{{f2 $p.CPUCoresP95}}</td><td>{{f1 $p.PeakMemoryMB}}</td><td>{{f1 $p.WebPeakMemoryMB}}</td><td>{{f1 $p.Bulk.PeakMemoryMB}}</td><td>{{f2 $p.Bulk.CPUCores}}</td><td class="l">{{$p.Fit.Note}}</td></tr>
 {{end}}</table>
 <h2>Assumptions</h2>
 <ul>{{range .Assumptions}}<li>{{.}}</li>{{end}}</ul>

@@ -84,8 +84,19 @@ type Probe struct {
 	// held before the hold: deployment, the warm-up and the bulk import
 	// of the seed data (which goes through the target's endpoint).
 	SetupPeakMemoryMB float64 `json:"setup_peak_memory_mb"`
-	Dir               string  `json:"dir"`
-	DurationS         float64 `json:"duration_s"`
+	// WebPeakMemoryMB is the most memory one replica held in the hold
+	// while no bulk request (import, export) was in flight on the
+	// platform; BulkPeakMemoryMB the most while one was, and
+	// BulkCPUCores the most CPU one replica used while one was or while it
+	// was set up. BulkRequests counts the bulk requests in the hold and
+	// BulkLatencyS is their mean time.
+	WebPeakMemoryMB  float64 `json:"web_peak_memory_mb"`
+	BulkPeakMemoryMB float64 `json:"bulk_peak_memory_mb"`
+	BulkCPUCores     float64 `json:"bulk_cpu_cores"`
+	BulkRequests     int     `json:"bulk_requests"`
+	BulkLatencyS     float64 `json:"bulk_latency_s"`
+	Dir              string  `json:"dir"`
+	DurationS        float64 `json:"duration_s"`
 }
 
 // Fleet is one platform at one number of replicas: its probes and the
@@ -105,8 +116,11 @@ type Result struct {
 	Scenario string  `json:"scenario"`
 	Seed     uint64  `json:"seed"`
 	HoldS    float64 `json:"hold_s"`
-	// PeakRate is the trace's rate at 1×, requests per second.
+	// PeakRate is the trace's rate at 1×, requests per second; BulkRate
+	// its rate of bulk requests (import, export) at 1× (0 for a trace
+	// synthesized at run time: not known before).
 	PeakRate float64 `json:"peak_rate_rps"`
+	BulkRate float64 `json:"bulk_rate_rps"`
 	// HerokuDynos and HerokuSize are the scenario's Heroku fleet.
 	HerokuDynos int     `json:"heroku_dynos"`
 	HerokuSize  string  `json:"heroku_size"`
@@ -126,7 +140,7 @@ func Measure(ctx context.Context, path string, o Options) (*Result, error) {
 		return nil, &run.InputError{Err: err}
 	}
 	o = o.withDefaults()
-	span, rate, err := traceRate(f)
+	span, rate, bulkRate, err := traceRate(f)
 	if err != nil {
 		return nil, &run.InputError{Err: err}
 	}
@@ -148,7 +162,7 @@ func Measure(ctx context.Context, path string, o Options) (*Result, error) {
 	if err := os.MkdirAll(probeDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create results folder: %w", err)
 	}
-	res := &Result{Scenario: f.Name, Seed: f.Seed, HoldS: o.Hold.Seconds(), PeakRate: rate, HerokuDynos: f.Heroku.Dynos, HerokuSize: f.Heroku.DynoSize}
+	res := &Result{Scenario: f.Name, Seed: f.Seed, HoldS: o.Hold.Seconds(), PeakRate: rate, BulkRate: bulkRate, HerokuDynos: f.Heroku.Dynos, HerokuSize: f.Heroku.DynoSize}
 	if o.Run.Seed != 0 {
 		res.Seed = o.Run.Seed
 	}
@@ -194,21 +208,39 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// traceRate is the trace's span (seconds) and its mean rate at 1×
-// (requests per second): the recorded peak the multiples are of. Zero
-// when the trace does not say (the first probe's planned rate is used).
-func traceRate(f *scenario.File) (span, rate float64, err error) {
+// traceRate is the trace's span (seconds), its mean rate at 1× (requests
+// per second: the recorded peak the multiples are of) and its mean rate of
+// bulk requests (import, export). Zero when the trace does not say (the
+// first probe's planned rate is used).
+func traceRate(f *scenario.File) (span, rate, bulk float64, err error) {
 	if f.Traffic.Synth != nil {
-		return f.Traffic.Synth.Duration.D().Seconds(), f.Traffic.Synth.Rate, nil
+		return f.Traffic.Synth.Duration.D().Seconds(), f.Traffic.Synth.Rate, 0, nil
 	}
-	meta, _, err := trace.ReadMeta(f.Resolve(f.Traffic.Trace))
+	path := f.Resolve(f.Traffic.Trace)
+	meta, _, err := trace.ReadMeta(path)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if meta.Duration > 0 && meta.Requests > 0 {
 		rate = float64(meta.Requests) / meta.Duration
 	}
-	return meta.Duration, rate, nil
+	r, err := trace.Open(path)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer func() { _ = r.Close() }()
+	st, err := trace.Summarize(r, 0)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("count the trace's bulk requests: %w", err)
+	}
+	if st.Duration > 0 {
+		for _, c := range st.Ops {
+			if isBulk(c.Name) {
+				bulk += float64(c.Count) / st.Duration
+			}
+		}
+	}
+	return meta.Duration, rate, bulk, nil
 }
 
 type measurer struct {
@@ -336,7 +368,11 @@ func (m *measurer) probe(ctx context.Context, spec probeSpec) (Probe, error) {
 		}
 	}
 	judge(&p, out.Summary)
-	account(&p, sampler.Samples(), out.Summary)
+	bulk, err := readBulk(filepath.Join(out.Dir, report.HistoryFile), p.Platform)
+	if err != nil {
+		return p, fmt.Errorf("probe %s: %w", spec.name(), err)
+	}
+	account(&p, sampler.Samples(), out.Summary, bulk)
 	fmt.Fprintf(m.o.Log, "%-6s %d replica(s) at %5.2fx: %-9s %6.0f req/s served, p95 %4.0f ms, %.2f ms CPU/request, CPU p95 %.2f cores, peak %3.0f MB  (%.0fs)%s\n",
 		p.Platform, p.Replicas, p.Multiplier, sustainedWord(p.Sustained), p.ServedRPS, p.P95MS, p.CPUPerRequest*1000, p.CPUCoresP95, p.PeakMemoryMB, p.DurationS, reasonText(p.Reason))
 	return p, nil
@@ -405,34 +441,48 @@ func judge(p *Probe, s *report.Summary) {
 }
 
 // account reads the replicas' CPU and memory during the hold from the
-// sampler's samples (components "<platform>/<replica>").
-func account(p *Probe, samples []machine.Sample, s *report.Summary) {
+// sampler's samples (components "<platform>/<replica>"), apart while bulk
+// work was in flight on the platform and while it was not, and the
+// most before the hold (deployment, the seed data's bulk import, the
+// warm-up).
+func account(p *Probe, samples []machine.Sample, s *report.Summary, bulk bulkWork) {
 	st := stage(s)
 	if st == nil {
 		return
 	}
 	prefix := p.Platform + "/"
 	var cores []float64
-	var memMax, setupMax int64
+	var memMax, setupMax, webMax, bulkMax int64
 	for _, smp := range samples {
-		mid := smp.Time.Add(-smp.Span / 2)
-		if smp.Span > 0 && mid.Before(st.Started) {
-			for name, u := range smp.Components {
-				if strings.HasPrefix(name, prefix) {
-					setupMax = max(setupMax, u.Memory)
-				}
-			}
-		}
-		if smp.Span <= 0 || mid.Before(st.Started) || !mid.Before(st.Finished) {
+		if smp.Span <= 0 {
 			continue
 		}
+		from := smp.Time.Add(-smp.Span)
+		mid := smp.Time.Add(-smp.Span / 2)
+		setup := mid.Before(st.Started)
+		if !setup && !mid.Before(st.Finished) {
+			continue
+		}
+		inBulk := !setup && bulk.during(from, smp.Time)
 		for name, u := range smp.Components {
 			if !strings.HasPrefix(name, prefix) {
 				continue
 			}
 			cpu := u.User + u.System
+			c := cpu / smp.Span.Seconds()
+			switch {
+			case setup:
+				setupMax = max(setupMax, u.Memory)
+				p.BulkCPUCores = max(p.BulkCPUCores, c)
+				continue
+			case inBulk:
+				bulkMax = max(bulkMax, u.Memory)
+				p.BulkCPUCores = max(p.BulkCPUCores, c)
+			default:
+				webMax = max(webMax, u.Memory)
+			}
 			p.CPUSeconds += cpu
-			cores = append(cores, cpu/smp.Span.Seconds())
+			cores = append(cores, c)
 			memMax = max(memMax, u.Memory)
 		}
 	}
@@ -443,9 +493,17 @@ func account(p *Probe, samples []machine.Sample, s *report.Summary) {
 		sort.Float64s(cores)
 		p.CPUCoresP95 = stats.Quantile(cores, 0.95)
 	}
-	p.PeakMemoryMB = float64(memMax) / (1 << 20)
-	p.SetupPeakMemoryMB = float64(setupMax) / (1 << 20)
+	p.PeakMemoryMB = mb(memMax)
+	p.SetupPeakMemoryMB = mb(setupMax)
+	p.WebPeakMemoryMB = mb(webMax)
+	p.BulkPeakMemoryMB = mb(bulkMax)
+	p.BulkRequests = len(bulk.spans)
+	if len(bulk.spans) > 0 {
+		p.BulkLatencyS = bulk.total.Seconds() / float64(len(bulk.spans))
+	}
 }
+
+func mb(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 
 // Profile builds the capacity profile of one platform from the fleets
 // measured: the USL fit of the best sustained rate against replicas, and
@@ -453,15 +511,23 @@ func account(p *Probe, samples []machine.Sample, s *report.Summary) {
 // replica was the busiest). Its peak memory is the most any of its
 // replicas held during a hold, or during the bulk import of the seed data
 // on either platform if that was more: the same service runs on both, and
-// the bulk endpoints set its memory floor.
+// the bulk endpoints set its memory floor. Its web peak memory leaves out
+// the samples taken while bulk work was in flight; its bulk figures are
+// the most any replica of either platform used on bulk work or while set
+// up.
 func (r *Result) Profile(pl string) (capacity.Profile, error) {
 	var pts []capacity.Point
 	var prof capacity.Profile
 	var one *Probe
 	var capped []string
+	var bulkTime float64
 	for _, fl := range r.Fleets {
 		for _, p := range fl.Probes {
 			prof.PeakMemoryMB = max(prof.PeakMemoryMB, p.SetupPeakMemoryMB)
+			prof.Bulk.PeakMemoryMB = max(prof.Bulk.PeakMemoryMB, p.SetupPeakMemoryMB, p.BulkPeakMemoryMB)
+			prof.Bulk.CPUCores = max(prof.Bulk.CPUCores, p.BulkCPUCores)
+			prof.Bulk.Requests += p.BulkRequests
+			bulkTime += p.BulkLatencyS * float64(p.BulkRequests)
 		}
 		if fl.Platform != pl {
 			continue
@@ -471,6 +537,7 @@ func (r *Result) Profile(pl string) (capacity.Profile, error) {
 		}
 		for _, p := range fl.Probes {
 			prof.PeakMemoryMB = max(prof.PeakMemoryMB, p.PeakMemoryMB)
+			prof.WebPeakMemoryMB = max(prof.WebPeakMemoryMB, p.WebPeakMemoryMB)
 		}
 		if fl.Best == nil {
 			continue
@@ -479,6 +546,9 @@ func (r *Result) Profile(pl string) (capacity.Profile, error) {
 		if one == nil || fl.Replicas < one.Replicas {
 			one = fl.Best
 		}
+	}
+	if prof.Bulk.Requests > 0 {
+		prof.Bulk.LatencyS = bulkTime / float64(prof.Bulk.Requests)
 	}
 	if one == nil {
 		return prof, fmt.Errorf("%s: no fleet sustained any multiplier within the budgets", pl)
