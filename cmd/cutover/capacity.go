@@ -29,6 +29,7 @@ func newCapacityCmd() *cobra.Command {
 		scaling    string
 		from       string
 		bulkDeploy bool
+		db         capacity.Database
 	)
 	cmd := &cobra.Command{
 		Use:   "capacity SCENARIO",
@@ -69,6 +70,9 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 			if headroom < 0 {
 				return withCode(exitInput, errors.New("--headroom: negative"))
 			}
+			if db.Cores < 0 || db.MaxConnections < 0 || db.PoolPerReplica < 0 {
+				return withCode(exitInput, errors.New("--db-cores, --db-max-connections, --db-pool: negative"))
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if opts.Run.Out == "" {
@@ -91,7 +95,7 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 			case err != nil:
 				return withCode(exitFail, err)
 			}
-			c, planErr := plan(m, prices, planOptions{headroom: headroom, budget: budget, linear: scaling == "linear", bulkDeployment: bulkDeploy})
+			c, planErr := plan(m, prices, planOptions{headroom: headroom, budget: budget, linear: scaling == "linear", bulkDeployment: bulkDeploy, database: db})
 			if planErr != nil {
 				// Keep what was measured: the probes cost minutes.
 				c.PlanError = planErr.Error()
@@ -118,6 +122,9 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 	f.Float64Var(&budget, "budget", 0, "monthly budget in USD to compare the platforms at (default: today's Heroku fleet)")
 	f.StringVar(&from, "from", "", "price an earlier measurement (a capacity.json or its folder) instead of measuring again")
 	f.StringVar(&scaling, "scaling", "measured", "how replicas add up: measured (the USL fit) or linear (λN: replicas on hosts of their own)")
+	f.Float64Var(&db.Cores, "db-cores", 0, "cores of the production database (default: the rehearsal machine's, which Postgres shared)")
+	f.IntVar(&db.MaxConnections, "db-max-connections", 0, "the production database's max_connections (default: the rehearsal stack's, 400)")
+	f.IntVar(&db.PoolPerReplica, "db-pool", 0, "Postgres connections each replica opens (default: the service's DB_POOL_MAX)")
 	f.BoolVar(&bulkDeploy, "bulk-deployment", false, "also price the target with bulk import/export as a Deployment of its own (web pods without the bulk memory floor)")
 	f.StringSliceVar(&opts.Platforms, "platforms", nil, "platforms to measure (default heroku,aws)")
 	f.IntSliceVar(&opts.Replicas, "replicas", nil, "replica counts to measure (default 1,2,3)")
@@ -132,6 +139,26 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 type planOptions struct {
 	headroom, budget       float64
 	linear, bulkDeployment bool
+	// database overrides, field by field, what the measurement recorded
+	// of the rehearsal's database.
+	database capacity.Database
+}
+
+// databaseOf is what the plan assumes of the database: what the
+// measurement recorded (the rehearsal machine's cores, the stack's
+// max_connections, the service's pool), overridden where given.
+func (o planOptions) databaseOf(m *harness.Capacity) capacity.Database {
+	d := capacity.Database{Cores: float64(m.MachineCores), MaxConnections: m.DBMaxConnections, PoolPerReplica: m.DBPoolPerReplica}
+	if o.database.Cores > 0 {
+		d.Cores = o.database.Cores
+	}
+	if o.database.MaxConnections > 0 {
+		d.MaxConnections = o.database.MaxConnections
+	}
+	if o.database.PoolPerReplica > 0 {
+		d.PoolPerReplica = o.database.PoolPerReplica
+	}
+	return d
 }
 
 // plan turns a measurement into capacity.json: a profile per platform,
@@ -156,7 +183,7 @@ func plan(m *harness.Capacity, prices capacity.Prices, o planOptions) (*report.C
 		PeakRate: m.PeakRate, Heroku: c.Profiles[platform.Heroku], Target: c.Profiles[platform.Target],
 		Prices: prices, Headroom: headroom, Budget: o.budget,
 		CurrentDynos: m.HerokuDynos, CurrentSize: m.HerokuSize, Linear: linear,
-		BulkDeployment: o.bulkDeployment, BulkRate: m.BulkRate,
+		BulkDeployment: o.bulkDeployment, BulkRate: m.BulkRate, Database: o.databaseOf(m),
 	}
 	var err error
 	if c.Plan, err = capacity.Compute(in); err != nil {
@@ -169,6 +196,7 @@ func plan(m *harness.Capacity, prices capacity.Prices, o planOptions) (*report.C
 		"A Heroku dyno serves what one replica sustained here, or less when its size's CPU share cannot pay for it (CPU-seconds per request × rate); shared sizes' cores are our reading of Heroku's compute range.",
 		scalingAssumption(linear),
 		"Peak memory is the most one replica held during the probes' holds (the trace's own bulk imports and exports included when they fell in a hold).",
+		databaseAssumption(c.Plan.Database),
 	}
 	if o.bulkDeployment {
 		c.Assumptions = append(c.Assumptions, "Bulk work as its own Deployment (--bulk-deployment): web pods request the most memory a replica held while no import or export was in flight on its platform; bulk pods the most memory and CPU a replica held while one was, or while it was set up (deployment, the seed data's bulk import, the warm-up: an upper bound), plus headroom; as many bulk pods as imports and exports in flight (the trace's bulk rate × their measured time), at least one. Heroku routes HTTP only to web dynos, so there the bulk endpoints stay on every web dyno.")
@@ -180,11 +208,11 @@ func printCapacity(w io.Writer, c *report.Capacity) {
 	p := c.Plan
 	fmt.Fprintf(w, "\nrecorded peak %.1f req/s; prices %s (not current truth: see each entry's source and date)\n", p.PeakRate, p.PricesFile)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "platform\tλ req/s\tσ\tκ\tR²\tCPU ms/req\tCPU p95 cores\tpeak MB\tweb MB\tbulk MB\tbulk cores\t")
+	fmt.Fprintln(tw, "platform\tλ req/s\tσ\tκ\tR²\tCPU ms/req\tCPU p95 cores\tpeak MB\tweb MB\tbulk MB\tbulk cores\tdb CPU ms/req\tdb p95 cores\t")
 	for _, name := range []string{platform.Heroku, platform.Target} {
 		pr := c.Profiles[name]
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.4f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%.2f\t\n", name, pr.Fit.Lambda, pr.Fit.Sigma, pr.Fit.Kappa, pr.Fit.R2, pr.CPUPerRequest*1000, pr.CPUCoresP95, pr.PeakMemoryMB,
-			pr.WebPeakMemoryMB, pr.Bulk.PeakMemoryMB, pr.Bulk.CPUCores)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.4f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%.2f\t%.3f\t%.2f\t\n", name, pr.Fit.Lambda, pr.Fit.Sigma, pr.Fit.Kappa, pr.Fit.R2, pr.CPUPerRequest*1000, pr.CPUCoresP95, pr.PeakMemoryMB,
+			pr.WebPeakMemoryMB, pr.Bulk.PeakMemoryMB, pr.Bulk.CPUCores, pr.DBCPUPerRequest*1000, pr.DBCoresP95)
 	}
 	_ = tw.Flush() // the terminal's table
 	fmt.Fprintln(w)
@@ -235,6 +263,18 @@ func printCapacity(w io.Writer, c *report.Capacity) {
 }
 
 func usd(v float64) string { return fmt.Sprintf("$%.0f", v) }
+
+func databaseAssumption(d capacity.Database) string {
+	cores := "Postgres's CPU is not judged (no cores given)"
+	if d.Cores > 0 {
+		cores = fmt.Sprintf("Postgres may use %g cores (--db-cores; by default the rehearsal machine's, which it shared with everything else): a demand needing more, at the CPU per request it used in the probes plus headroom, is out of reach on either platform", d.Cores)
+	}
+	conns := "its connections are not judged (the service's pool is unknown: --db-pool)"
+	if d.MaxConnections > 0 && d.PoolPerReplica > 0 {
+		conns = fmt.Sprintf("its max_connections %d admit %d replicas of %d connections each (--db-max-connections, --db-pool)", d.MaxConnections, d.MaxConnections/d.PoolPerReplica, d.PoolPerReplica)
+	}
+	return "The database: " + cores + "; " + conns + "."
+}
 
 func scalingAssumption(linear bool) string {
 	if linear {

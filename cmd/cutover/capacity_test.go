@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -111,4 +112,44 @@ func TestCapacityBulkDeployment(t *testing.T) {
 	errs.Reset()
 	require.Equal(t, exitFail, execute([]string{"capacity", "--from", old, "--out", filepath.Join(dir, "c"), "--bulk-deployment"}, &out, &errs))
 	require.Contains(t, errs.String(), "bulk deployment: the bulk work's memory and CPU must be measured")
+}
+
+// The database binds first when Postgres's CPU per request, on the cores
+// it has, cannot carry the demand; --db-cores gives it more.
+func TestCapacityDatabaseBinds(t *testing.T) {
+	dir := t.TempDir()
+	probe := `{"served_rps": %d, "cpu_s_per_request": 0.001, "cpu_cores_p95": 0.3, "peak_memory_mb": 30, "p95_ms": 20, "db_cpu_s_per_request": 0.005, "db_cores_p95": 0.9}`
+	m := fmt.Sprintf(`{"measurement": {"scenario": "demo", "peak_rate_rps": 100, "heroku_dynos": 2, "heroku_size": "standard-1x",
+	  "machine_cores": 2, "db_max_connections": 400, "db_pool_per_replica": 10, "fleets": [
+	  {"platform": "heroku", "replicas": 1, "best": %[1]s, "probes": [{"peak_memory_mb": 30}]},
+	  {"platform": "heroku", "replicas": 2, "best": %[2]s, "probes": [{"peak_memory_mb": 30}]},
+	  {"platform": "aws", "replicas": 1, "best": %[1]s, "probes": [{"peak_memory_mb": 30}]},
+	  {"platform": "aws", "replicas": 2, "best": %[2]s, "probes": [{"peak_memory_mb": 30}]}]}}`,
+		fmt.Sprintf(probe, 300), fmt.Sprintf(probe, 500))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "capacity.json"), []byte(m), 0o644))
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		// 2 cores / (5 ms × 1.2) = 333 req/s.
+		{"on the rehearsal machine's cores", nil, []string{
+			"binds first on target: ", "the database binds first, at 4.0× (database CPU: Postgres at 5.00 ms of CPU a request needs more than its 2 cores above 333 req/s)",
+			"The database: Postgres may use 2 cores",
+		}},
+		{"on a bigger database", []string{"--db-cores", "20", "--db-pool", "20"}, []string{
+			"the database does not bind in this range: its CPU carries 3333 req/s (33.3×) at 5.00 ms a request; its connections admit 20 replicas",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, errs bytes.Buffer
+			out := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			require.Equal(t, exitPass, execute(append([]string{"capacity", "--from", dir, "--out", out}, tc.args...), &stdout, &errs), errs.String())
+			b, err := os.ReadFile(filepath.Join(out, "capacity.json"))
+			require.NoError(t, err)
+			for _, w := range tc.want {
+				require.True(t, strings.Contains(stdout.String(), w) || strings.Contains(string(b), w), "%q in\n%s", w, stdout.String())
+			}
+		})
+	}
 }

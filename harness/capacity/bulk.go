@@ -165,6 +165,9 @@ func (in Inputs) split(m float64) (targetSizing, int, bool) {
 	web, bulk := in.splitRequests()
 	web.count = pods
 	bulk.count = in.bulkPods(m)
+	if why, out := in.dbBinds(in.Target, m*in.PeakRate, pods+bulk.count); out {
+		return targetSizing{binds: why}, 0, false
+	}
 	t, ok := in.cheapestNodes(web, []podShape{bulk})
 	return t, bulk.count, ok
 }

@@ -29,6 +29,11 @@ type Profile struct {
 	WebPeakMemoryMB float64 `json:"web_peak_memory_mb"`
 	// Bulk is what the bulk endpoints used.
 	Bulk Bulk `json:"bulk"`
+	// DBCPUPerRequest is the CPU-seconds Postgres spent per request the
+	// platform served, and DBCoresP95 the p95 of its CPU in cores, at the
+	// same probe as CPUPerRequest.
+	DBCPUPerRequest float64 `json:"db_cpu_s_per_request"`
+	DBCoresP95      float64 `json:"db_cores_p95"`
 }
 
 // Inputs are everything a plan is computed from.
@@ -63,6 +68,9 @@ type Inputs struct {
 	// BulkRate is the trace's rate of bulk requests at 1×, per second
 	// (0: unknown; one bulk pod is planned).
 	BulkRate float64
+	// Database is what the database has: a demand it cannot carry is out
+	// of reach on either platform, whatever the fleet.
+	Database Database
 }
 
 // RouterInFlightPerDyno is the Heroku router's request counter per web
@@ -91,6 +99,11 @@ type Plan struct {
 	// platform (at 1×), in a sentence.
 	HerokuBinds string `json:"heroku_binds"`
 	TargetBinds string `json:"target_binds"`
+	// Database is what was assumed of the database, and HerokuDatabase and
+	// TargetDatabase what it carries for each platform.
+	Database       Database `json:"database"`
+	HerokuDatabase Ceiling  `json:"heroku_database"`
+	TargetDatabase Ceiling  `json:"target_database"`
 	// BulkDeployment is the target with bulk work as its own Deployment
 	// (only with Inputs.BulkDeployment); each row's Split has its fleet.
 	BulkDeployment *BulkPlan `json:"bulk_deployment,omitempty"`
@@ -178,6 +191,9 @@ func (in Inputs) check() error {
 	if in.BulkDeployment && (in.Target.Bulk.PeakMemoryMB <= 0 || in.Target.Bulk.CPUCores <= 0) {
 		errs = append(errs, fmt.Errorf("bulk deployment: the bulk work's memory and CPU must be measured (got %g MB, %g cores)", in.Target.Bulk.PeakMemoryMB, in.Target.Bulk.CPUCores))
 	}
+	if err := in.Database.check(); err != nil {
+		errs = append(errs, err)
+	}
 	if in.BulkRate < 0 {
 		errs = append(errs, errors.New("bulk rate: negative"))
 	}
@@ -199,7 +215,8 @@ func Compute(in Inputs) (Plan, error) {
 		in.Heroku.Fit = USL{Lambda: in.Heroku.Fit.Lambda, Points: in.Heroku.Fit.Points, Note: "sized linearly (λN)"}
 		in.Target.Fit = USL{Lambda: in.Target.Fit.Lambda, Points: in.Target.Fit.Points, Note: "sized linearly (λN)"}
 	}
-	p := Plan{PeakRate: in.PeakRate, Headroom: in.Headroom, HoursPerMonth: HoursPerMonth, PricesFile: in.Prices.File, Linear: in.Linear}
+	p := Plan{PeakRate: in.PeakRate, Headroom: in.Headroom, HoursPerMonth: HoursPerMonth, PricesFile: in.Prices.File, Linear: in.Linear,
+		Database: in.Database, HerokuDatabase: in.ceiling(in.Heroku), TargetDatabase: in.ceiling(in.Target)}
 	for _, m := range mult {
 		d := m * in.PeakRate
 		r := Row{Multiple: m, DemandRPS: d}
@@ -246,6 +263,8 @@ func Compute(in Inputs) (Plan, error) {
 		})
 	}
 	p.HerokuBinds, p.TargetBinds = in.binds()
+	p.HerokuBinds += "; " + dbSentence(p.Rows, func(r Row) (string, bool) { return r.HerokuBinds, r.HerokuOutOfReach }, p.HerokuDatabase)
+	p.TargetBinds += "; " + dbSentence(p.Rows, func(r Row) (string, bool) { return r.TargetBinds, r.TargetOutOfReach }, p.TargetDatabase)
 	if in.BulkDeployment {
 		p.BulkDeployment = in.bulkPlan(p)
 	}
@@ -272,6 +291,10 @@ func (in Inputs) perDyno(s Dyno) (float64, string) {
 func (in Inputs) heroku(demand float64, only *Dyno) (herokuSizing, bool) {
 	needMem := in.Heroku.PeakMemoryMB * (1 + in.Headroom)
 	best := herokuSizing{usd: math.Inf(1), binds: BindMemory + ": no dyno size holds the peak memory"}
+	if why, out := in.dbBinds(in.Heroku, demand, 0); out {
+		best.binds = why
+		return best, false
+	}
 	found := false
 	for _, s := range in.Prices.Heroku {
 		if only != nil && s.Name != only.Name {
@@ -290,6 +313,12 @@ func (in Inputs) heroku(demand float64, only *Dyno) (herokuSizing, bool) {
 		}
 		if r := int(math.Ceil(demand * in.Heroku.LatencyP95S / RouterInFlightPerDyno)); r > n {
 			n, binds = r, BindRouter
+		}
+		if why, out := in.dbBinds(in.Heroku, demand, n); out {
+			if !found {
+				best.binds = why
+			}
+			continue
 		}
 		usd := float64(n) * s.MonthlyUSD
 		if usd < best.usd || (usd == best.usd && n < best.dynos) {
@@ -317,6 +346,9 @@ func (in Inputs) target(demand float64) (targetSizing, bool) {
 	pods := in.Target.Fit.ReplicasFor(demand, in.Target.Fit.Lambda)
 	if pods == 0 {
 		return targetSizing{binds: BindScaling + ": the fit stops growing before this demand"}, false
+	}
+	if why, out := in.dbBinds(in.Target, demand, pods); out {
+		return targetSizing{binds: why}, false
 	}
 	cpu, mem := in.podRequests()
 	return in.cheapestNodes(podShape{cpu: cpu, mem: mem, count: pods}, nil)

@@ -220,8 +220,8 @@ td.l,th.l{text-align:left}.chart{width:100%;height:auto}.note{color:#666;font-si
 {{end}}{{end}}</table>
 {{end}}<h2>Scalability</h2>
 {{.FitChart}}
-<table><tr><th class="l">platform</th><th>λ (req/s)</th><th>σ</th><th>κ</th><th>R²</th><th>dof</th><th>CPU ms/request</th><th>CPU p95 (cores)</th><th>peak memory (MB)</th><th>web (MB)</th><th>bulk (MB)</th><th>bulk (cores)</th><th class="l">note</th></tr>
-{{range $name, $p := .Profiles}}<tr><td class="l">{{$name}}</td><td>{{f1 $p.Fit.Lambda}}</td><td>{{f3 $p.Fit.Sigma}}</td><td>{{f3 $p.Fit.Kappa}}</td><td>{{f2 $p.Fit.R2}}</td><td>{{$p.Fit.DOF}}</td><td>{{ms $p.CPUPerRequest}}</td><td>{{f2 $p.CPUCoresP95}}</td><td>{{f1 $p.PeakMemoryMB}}</td><td>{{f1 $p.WebPeakMemoryMB}}</td><td>{{f1 $p.Bulk.PeakMemoryMB}}</td><td>{{f2 $p.Bulk.CPUCores}}</td><td class="l">{{$p.Fit.Note}}</td></tr>
+<table><tr><th class="l">platform</th><th>λ (req/s)</th><th>σ</th><th>κ</th><th>R²</th><th>dof</th><th>CPU ms/request</th><th>CPU p95 (cores)</th><th>peak memory (MB)</th><th>web (MB)</th><th>bulk (MB)</th><th>bulk (cores)</th><th>Postgres CPU ms/request</th><th>Postgres p95 (cores)</th><th class="l">note</th></tr>
+{{range $name, $p := .Profiles}}<tr><td class="l">{{$name}}</td><td>{{f1 $p.Fit.Lambda}}</td><td>{{f3 $p.Fit.Sigma}}</td><td>{{f3 $p.Fit.Kappa}}</td><td>{{f2 $p.Fit.R2}}</td><td>{{$p.Fit.DOF}}</td><td>{{ms $p.CPUPerRequest}}</td><td>{{f2 $p.CPUCoresP95}}</td><td>{{f1 $p.PeakMemoryMB}}</td><td>{{f1 $p.WebPeakMemoryMB}}</td><td>{{f1 $p.Bulk.PeakMemoryMB}}</td><td>{{f2 $p.Bulk.CPUCores}}</td><td>{{ms $p.DBCPUPerRequest}}</td><td>{{f2 $p.DBCoresP95}}</td><td class="l">{{$p.Fit.Note}}</td></tr>
 {{end}}</table>
 <h2>Assumptions</h2>
 <ul>{{range .Assumptions}}<li>{{.}}</li>{{end}}</ul>

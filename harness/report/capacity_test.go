@@ -18,7 +18,7 @@ func TestWriteCapacity(t *testing.T) {
 	require.NoError(t, err)
 	fit, err := capacity.FitUSL([]capacity.Point{{N: 1, X: 400}, {N: 2, X: 700}, {N: 3, X: 900}})
 	require.NoError(t, err)
-	prof := capacity.Profile{Fit: fit, CPUPerRequest: 0.002, CPUCoresP95: 0.8, PeakMemoryMB: 40, LatencyP95S: 0.05}
+	prof := capacity.Profile{Fit: fit, CPUPerRequest: 0.002, CPUCoresP95: 0.8, PeakMemoryMB: 40, LatencyP95S: 0.05, DBCPUPerRequest: 0.000375}
 	plan, err := capacity.Compute(capacity.Inputs{PeakRate: 94, Heroku: prof, Target: prof, Prices: prices, Headroom: 0.2, CurrentDynos: 3, CurrentSize: "standard-1x"})
 	require.NoError(t, err)
 	c := &Capacity{Scenario: "staged-cutover", Plan: plan, Prices: prices,
@@ -42,6 +42,7 @@ func TestWriteCapacity(t *testing.T) {
 	require.Contains(t, html, "heroku USL (R²")
 	require.Contains(t, html, "A month is 730 hours.")
 	require.Contains(t, html, "<td>10.0×</td>")
+	require.Contains(t, html, "<td>0.38</td>", "Postgres's CPU per request, in ms")
 	require.NotContains(t, html, "Bulk work as its own Deployment")
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cutover/cutover/harness/history"
 	"github.com/cutover/cutover/harness/report"
+	"github.com/cutover/cutover/harness/scenario"
 	"github.com/cutover/cutover/internal/machine"
 )
 
@@ -62,6 +63,7 @@ func TestAccountAndProfile(t *testing.T) {
 	require.False(t, q.Sustained)
 	require.Contains(t, q.Reason, "the rehearsal machine, not the platform, was the limit")
 
+	p.DBCPUPerRequest, p.DBCoresP95 = 0.0002, 0.3
 	two := p
 	two.Replicas, two.ServedRPS, two.PeakMemoryMB, two.WebPeakMemoryMB = 2, 800, 45, 45
 	r := &Result{Fleets: []Fleet{
@@ -77,6 +79,8 @@ func TestAccountAndProfile(t *testing.T) {
 	require.InDelta(t, 90, prof.Bulk.PeakMemoryMB, 1e-9)
 	require.InDelta(t, 0.0008, prof.CPUPerRequest, 1e-12)
 	require.InDelta(t, 0.04, prof.LatencyP95S, 1e-12)
+	require.InDelta(t, 0.0002, prof.DBCPUPerRequest, 1e-12)
+	require.InDelta(t, 0.3, prof.DBCoresP95, 1e-12)
 	require.Contains(t, prof.Fit.Note, "lower bound")
 	_, err = r.Profile("heroku")
 	require.ErrorContains(t, err, "no fleet sustained")
@@ -128,4 +132,64 @@ func TestAccountBulk(t *testing.T) {
 	account(&q, samples, sum, bulkOf(ops[2:], "aws"))
 	require.InDelta(t, 300, q.WebPeakMemoryMB, 1e-9)
 	require.Zero(t, q.BulkRequests)
+}
+
+// Postgres's CPU during the hold, per request of the stage: the database
+// as a resource that can bind.
+func TestAccountDatabase(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC)
+	sum := &report.Summary{Stages: []report.Stage{{
+		Name: "capacity", Started: t0, Finished: t0.Add(2 * time.Second), DurationS: 2,
+		Figures: report.Figures{Requests: 1000},
+	}}}
+	sample := func(at time.Duration, pg float64) machine.Sample {
+		return machine.Sample{Time: t0.Add(at), Span: 500 * time.Millisecond, Components: map[string]machine.Usage{
+			"stack/postgres": {User: pg, System: pg / 2}, "stack/redis": {User: 0.4}, "aws/coupon-1": {User: 0.4}}}
+	}
+	samples := []machine.Sample{
+		sample(0, 1),                      // before the hold: migrations, the seed import
+		sample(500*time.Millisecond, 0.1), // 0.15 s in 0.5 s: 0.3 cores
+		sample(time.Second, 0.2),
+		sample(1500*time.Millisecond, 0.2),
+		sample(2000*time.Millisecond, 0.3), // 0.45 s: 0.9 cores
+		sample(3000*time.Millisecond, 5),   // after it
+	}
+	for _, tc := range []struct {
+		name    string
+		samples []machine.Sample
+		cpu     float64
+		perReq  float64
+		p95     float64
+	}{
+		{"Postgres followed", samples, 1.2, 0.0012, 0.9},
+		{"Postgres not followed (no /proc)", []machine.Sample{{Time: t0.Add(time.Second), Span: time.Second}}, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Probe{Platform: "aws"}
+			accountDatabase(&p, tc.samples, sum)
+			require.InDelta(t, tc.cpu, p.DBCPUSeconds, 1e-9)
+			require.InDelta(t, tc.perReq, p.DBCPUPerRequest, 1e-12)
+			require.InDelta(t, tc.p95, p.DBCoresP95, 1e-9)
+		})
+	}
+}
+
+func TestPoolPerReplica(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		svc  scenario.Service
+		want int
+	}{
+		{"the reference service's default", scenario.Service{}, 10},
+		{"set by the scenario", scenario.Service{Env: map[string]string{"DB_POOL_MAX": "20"}}, 20},
+		{"a service of the user's own: unknown", scenario.Service{Command: []string{"./mine"}}, 0},
+		{"its own, saying", scenario.Service{Command: []string{"./mine"}, Env: map[string]string{"DB_POOL_MAX": "5"}}, 5},
+		{"not a number: unknown", scenario.Service{Env: map[string]string{"DB_POOL_MAX": "many"}}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &scenario.File{}
+			f.Service = tc.svc
+			require.Equal(t, tc.want, poolPerReplica(f))
+		})
+	}
 }

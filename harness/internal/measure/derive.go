@@ -22,6 +22,15 @@ type probeSpec struct {
 	hold       time.Duration
 }
 
+// fleets are the Heroku dynos and target replicas of the probe: its
+// fleet on its platform, one replica on the other.
+func (p probeSpec) fleets() (herokuDynos, awsReplicas int) {
+	if p.platform == platform.Heroku {
+		return p.replicas, 1
+	}
+	return 1, p.replicas
+}
+
 func (p probeSpec) name() string {
 	return fmt.Sprintf("%s-%dr-x%s", p.platform, p.replicas, strconv.FormatFloat(p.multiplier, 'f', -1, 64))
 }
@@ -40,12 +49,10 @@ func derive(f *scenario.File, src []byte, p probeSpec, dir string) (string, erro
 	}
 	root := doc.Content[0]
 	heroku, aws := 100, 0
-	herokuDynos, awsReplicas := 1, p.replicas
-	if p.platform == platform.Heroku {
-		herokuDynos, awsReplicas = p.replicas, 1
-	} else {
+	if p.platform != platform.Heroku {
 		heroku, aws = 0, 100
 	}
+	herokuDynos, awsReplicas := p.fleets()
 	set(root, "name", scalar(f.Name+"-capacity-"+p.name()))
 	set(child(root, "heroku"), "dynos", scalar(strconv.Itoa(herokuDynos)))
 	set(child(root, "aws"), "replicas", scalar(strconv.Itoa(awsReplicas)))

@@ -17,16 +17,19 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cutover/cutover/couponapi/config"
 	"github.com/cutover/cutover/harness/capacity"
 	"github.com/cutover/cutover/harness/internal/run"
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/harness/scenario"
+	"github.com/cutover/cutover/harness/stack"
 	"github.com/cutover/cutover/harness/stats"
 	"github.com/cutover/cutover/harness/traffic/trace"
 	"github.com/cutover/cutover/internal/machine"
@@ -95,8 +98,17 @@ type Probe struct {
 	BulkCPUCores     float64 `json:"bulk_cpu_cores"`
 	BulkRequests     int     `json:"bulk_requests"`
 	BulkLatencyS     float64 `json:"bulk_latency_s"`
-	Dir              string  `json:"dir"`
-	DurationS        float64 `json:"duration_s"`
+	// DBCPUSeconds is the CPU Postgres (its whole process tree, or its
+	// container) used during the hold, DBCPUPerRequest that over the
+	// stage's requests, and DBCoresP95 the 95th percentile of its CPU in
+	// cores over the samples. DBConnections are the connections the
+	// replicas of both platforms held open (each opens its pool in full).
+	DBCPUSeconds    float64 `json:"db_cpu_s"`
+	DBCPUPerRequest float64 `json:"db_cpu_s_per_request"`
+	DBCoresP95      float64 `json:"db_cores_p95"`
+	DBConnections   int     `json:"db_connections"`
+	Dir             string  `json:"dir"`
+	DurationS       float64 `json:"duration_s"`
 }
 
 // Fleet is one platform at one number of replicas: its probes and the
@@ -122,10 +134,18 @@ type Result struct {
 	PeakRate float64 `json:"peak_rate_rps"`
 	BulkRate float64 `json:"bulk_rate_rps"`
 	// HerokuDynos and HerokuSize are the scenario's Heroku fleet.
-	HerokuDynos int     `json:"heroku_dynos"`
-	HerokuSize  string  `json:"heroku_size"`
-	Fleets      []Fleet `json:"fleets"`
-	DurationS   float64 `json:"duration_s"`
+	HerokuDynos int    `json:"heroku_dynos"`
+	HerokuSize  string `json:"heroku_size"`
+	// DBPoolPerReplica is the Postgres pool each replica opens (the
+	// service's DB_POOL_MAX; 0 when the service is not the reference one
+	// and the scenario does not set it), DBMaxConnections the stack's
+	// max_connections, and MachineCores the cores of the rehearsal
+	// machine, which Postgres shared with everything else.
+	DBPoolPerReplica int     `json:"db_pool_per_replica"`
+	DBMaxConnections int     `json:"db_max_connections"`
+	MachineCores     int     `json:"machine_cores"`
+	Fleets           []Fleet `json:"fleets"`
+	DurationS        float64 `json:"duration_s"`
 }
 
 // Measure runs the search for every platform and replica count.
@@ -166,6 +186,7 @@ func Measure(ctx context.Context, path string, o Options) (*Result, error) {
 	if o.Run.Seed != 0 {
 		res.Seed = o.Run.Seed
 	}
+	res.DBPoolPerReplica, res.DBMaxConnections, res.MachineCores = poolPerReplica(f), stackMaxConnections, runtime.NumCPU()
 	m := &measurer{f: f, src: src, o: o, dir: probeDir, res: res}
 	for _, pl := range o.Platforms {
 		from := o.Start
@@ -373,6 +394,9 @@ func (m *measurer) probe(ctx context.Context, spec probeSpec) (Probe, error) {
 		return p, fmt.Errorf("probe %s: %w", spec.name(), err)
 	}
 	account(&p, sampler.Samples(), out.Summary, bulk)
+	accountDatabase(&p, sampler.Samples(), out.Summary)
+	dynos, replicas := spec.fleets()
+	p.DBConnections = m.res.DBPoolPerReplica * (dynos + replicas)
 	fmt.Fprintf(m.o.Log, "%-6s %d replica(s) at %5.2fx: %-9s %6.0f req/s served, p95 %4.0f ms, %.2f ms CPU/request, CPU p95 %.2f cores, peak %3.0f MB  (%.0fs)%s\n",
 		p.Platform, p.Replicas, p.Multiplier, sustainedWord(p.Sustained), p.ServedRPS, p.P95MS, p.CPUPerRequest*1000, p.CPUCoresP95, p.PeakMemoryMB, p.DurationS, reasonText(p.Reason))
 	return p, nil
@@ -505,6 +529,67 @@ func account(p *Probe, samples []machine.Sample, s *report.Summary, bulk bulkWor
 
 func mb(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 
+// postgresComponent is the machine sampler's name for the stack's
+// Postgres (run follows the stack's servers as "stack/<name>").
+const postgresComponent = "stack/" + stack.Postgres
+
+// stackMaxConnections is the max_connections both stack drivers start
+// Postgres with (harness/stack/embedded/postgres.go, docker/services.go).
+const stackMaxConnections = 400
+
+// accountDatabase reads Postgres's CPU during the hold from the samples:
+// its CPU-seconds, per request of the stage (all of it went to one
+// platform), and the p95 of its cores.
+func accountDatabase(p *Probe, samples []machine.Sample, s *report.Summary) {
+	st := stage(s)
+	if st == nil {
+		return
+	}
+	var cores []float64
+	for _, smp := range samples {
+		mid := smp.Time.Add(-smp.Span / 2)
+		if smp.Span <= 0 || mid.Before(st.Started) || !mid.Before(st.Finished) {
+			continue
+		}
+		u, ok := smp.Components[postgresComponent]
+		if !ok {
+			continue
+		}
+		p.DBCPUSeconds += u.User + u.System
+		cores = append(cores, (u.User+u.System)/smp.Span.Seconds())
+	}
+	if st.Requests > 0 {
+		p.DBCPUPerRequest = p.DBCPUSeconds / float64(st.Requests)
+	}
+	if len(cores) > 0 {
+		sort.Float64s(cores)
+		p.DBCoresP95 = stats.Quantile(cores, 0.95)
+	}
+}
+
+// poolPerReplica is the Postgres pool each replica of the scenario's
+// service opens: DB_POOL_MAX from the scenario, or the reference
+// service's default; 0 (unknown) for a service of the user's own that
+// does not say.
+func poolPerReplica(f *scenario.File) int {
+	v, ok := f.Service.Env["DB_POOL_MAX"]
+	if !ok {
+		if len(f.Service.Command) > 0 {
+			return 0
+		}
+		for _, cv := range config.Vars {
+			if cv.Name == "DB_POOL_MAX" {
+				v = cv.Default
+			}
+		}
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
 // Profile builds the capacity profile of one platform from the fleets
 // measured: the USL fit of the best sustained rate against replicas, and
 // the CPU and latency of the one-replica best (the smallest fleet's
@@ -567,5 +652,7 @@ func (r *Result) Profile(pl string) (capacity.Profile, error) {
 	prof.CPUPerRequest = one.CPUPerRequest
 	prof.CPUCoresP95 = one.CPUCoresP95
 	prof.LatencyP95S = one.P95MS / 1000
+	prof.DBCPUPerRequest = one.DBCPUPerRequest
+	prof.DBCoresP95 = one.DBCoresP95
 	return prof, nil
 }
