@@ -49,7 +49,7 @@ type StackConfig = run.StackConfig
 // error types above). It is what `cutover run` does; Run wraps it for Go
 // tests.
 func RunScenario(ctx context.Context, path string, o Options) (*Outcome, error) {
-	return run.Run(ctx, path, o)
+	return run.Run(ctx, path, withCapacity(o))
 }
 
 // StartStack starts the infrastructure of a run with the driver c names.
@@ -134,7 +134,7 @@ func Run(t testing.TB, path string, opts ...Option) *Outcome {
 	if testing.Verbose() {
 		o.Progress = os.Stdout
 	}
-	out, err := run.Run(context.Background(), path, o)
+	out, err := run.Run(context.Background(), path, withCapacity(o))
 	require.NoError(t, err, "scenario %s did not complete", path)
 	if !out.AsExpected() {
 		if why := MachineBound(out.Summary); why != "" {

@@ -95,7 +95,7 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 			case err != nil:
 				return withCode(exitFail, err)
 			}
-			c, planErr := plan(m, prices, planOptions{headroom: headroom, budget: budget, linear: scaling == "linear", bulkDeployment: bulkDeploy, database: db})
+			c, planErr := harness.PlanCapacity(m, prices, harness.CapacityPlanOptions{Headroom: &headroom, Budget: budget, Linear: scaling == "linear", BulkDeployment: bulkDeploy, Database: db})
 			if planErr != nil {
 				// Keep what was measured: the probes cost minutes.
 				c.PlanError = planErr.Error()
@@ -118,7 +118,7 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 	f.Uint64Var(&opts.Run.Seed, "seed", 0, "seed, overriding the scenario's")
 	f.StringVar(&opts.Run.ServiceBinary, "service-binary", "", "the couponapi binary (default: next to cutover, or ./bin/couponapi)")
 	f.StringVar(&pricesFile, "prices", "", "prices file (default: the one shipped, harness/capacity/prices.yaml)")
-	f.Float64Var(&headroom, "headroom", 0.2, "share kept spare: added to pod requests, dyno memory and the Heroku fleet's traffic")
+	f.Float64Var(&headroom, "headroom", harness.DefaultCapacityHeadroom, "share kept spare: added to pod requests, dyno memory and the Heroku fleet's traffic")
 	f.Float64Var(&budget, "budget", 0, "monthly budget in USD to compare the platforms at (default: today's Heroku fleet)")
 	f.StringVar(&from, "from", "", "price an earlier measurement (a capacity.json or its folder) instead of measuring again")
 	f.StringVar(&scaling, "scaling", "measured", "how replicas add up: measured (the USL fit) or linear (λN: replicas on hosts of their own)")
@@ -133,75 +133,6 @@ Exit codes: 0 done, 2 bad input, 3 the infrastructure could not start,
 	f.Float64Var(&opts.Max, "max", 0, "highest multiplier tried (default: what the trace is long enough for)")
 	f.IntVar(&opts.Bisections, "bisections", 0, "bisection steps after the ramp (default 2)")
 	return cmd
-}
-
-// planOptions are the pricing choices of cutover capacity.
-type planOptions struct {
-	headroom, budget       float64
-	linear, bulkDeployment bool
-	// database overrides, field by field, what the measurement recorded
-	// of the rehearsal's database.
-	database capacity.Database
-}
-
-// databaseOf is what the plan assumes of the database: what the
-// measurement recorded (the rehearsal machine's cores, the stack's
-// max_connections, the service's pool), overridden where given.
-func (o planOptions) databaseOf(m *harness.Capacity) capacity.Database {
-	d := capacity.Database{Cores: float64(m.MachineCores), MaxConnections: m.DBMaxConnections, PoolPerReplica: m.DBPoolPerReplica}
-	if o.database.Cores > 0 {
-		d.Cores = o.database.Cores
-	}
-	if o.database.MaxConnections > 0 {
-		d.MaxConnections = o.database.MaxConnections
-	}
-	if o.database.PoolPerReplica > 0 {
-		d.PoolPerReplica = o.database.PoolPerReplica
-	}
-	return d
-}
-
-// plan turns a measurement into capacity.json: a profile per platform,
-// priced.
-func plan(m *harness.Capacity, prices capacity.Prices, o planOptions) (*report.Capacity, error) {
-	headroom, linear := o.headroom, o.linear
-	c := &report.Capacity{Scenario: m.Scenario, Seed: m.Seed, Created: time.Now().UTC(), Prices: prices, Measurement: m,
-		Profiles: map[string]capacity.Profile{}}
-	var errs []error
-	for _, pl := range []string{platform.Heroku, platform.Target} {
-		p, err := m.Profile(pl)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		c.Profiles[pl] = p
-	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("no plan: %w", errors.Join(errs...))
-	}
-	in := capacity.Inputs{
-		PeakRate: m.PeakRate, Heroku: c.Profiles[platform.Heroku], Target: c.Profiles[platform.Target],
-		Prices: prices, Headroom: headroom, Budget: o.budget,
-		CurrentDynos: m.HerokuDynos, CurrentSize: m.HerokuSize, Linear: linear,
-		BulkDeployment: o.bulkDeployment, BulkRate: m.BulkRate, Database: o.databaseOf(m),
-	}
-	var err error
-	if c.Plan, err = capacity.Compute(in); err != nil {
-		return c, err
-	}
-	c.Assumptions = []string{
-		fmt.Sprintf("Headroom %.0f %%: added to each pod's CPU and memory requests, to the memory a dyno size must have, and to the traffic the Heroku fleet is sized for (a dyno cannot reserve CPU).", headroom*100),
-		"A month is 730 hours (8,760 / 12); node prices are on-demand, without reservations or savings plans; the EKS control plane is counted, the databases and the load balancer are not (both platforms need them).",
-		"Node allocatable: the kubelet/system reservation of GKE's published tiers (EKS's AMI reserves CPU alike and less memory), plus a 100 MiB eviction threshold, at most 110 pods a node.",
-		"A Heroku dyno serves what one replica sustained here, or less when its size's CPU share cannot pay for it (CPU-seconds per request × rate); shared sizes' cores are our reading of Heroku's compute range.",
-		scalingAssumption(linear),
-		"Peak memory is the most one replica held during the probes' holds (the trace's own bulk imports and exports included when they fell in a hold).",
-		databaseAssumption(c.Plan.Database),
-	}
-	if o.bulkDeployment {
-		c.Assumptions = append(c.Assumptions, "Bulk work as its own Deployment (--bulk-deployment): web pods request the most memory a replica held while no import or export was in flight on its platform; bulk pods the most memory and CPU a replica held while one was, or while it was set up (deployment, the seed data's bulk import, the warm-up: an upper bound), plus headroom; as many bulk pods as imports and exports in flight (the trace's bulk rate × their measured time), at least one. Heroku routes HTTP only to web dynos, so there the bulk endpoints stay on every web dyno.")
-	}
-	return c, nil
 }
 
 func printCapacity(w io.Writer, c *report.Capacity) {
@@ -263,25 +194,6 @@ func printCapacity(w io.Writer, c *report.Capacity) {
 }
 
 func usd(v float64) string { return fmt.Sprintf("$%.0f", v) }
-
-func databaseAssumption(d capacity.Database) string {
-	cores := "Postgres's CPU is not judged (no cores given)"
-	if d.Cores > 0 {
-		cores = fmt.Sprintf("Postgres may use %g cores (--db-cores; by default the rehearsal machine's, which it shared with everything else): a demand needing more, at the CPU per request it used in the probes plus headroom, is out of reach on either platform", d.Cores)
-	}
-	conns := "its connections are not judged (the service's pool is unknown: --db-pool)"
-	if d.MaxConnections > 0 && d.PoolPerReplica > 0 {
-		conns = fmt.Sprintf("its max_connections %d admit %d replicas of %d connections each (--db-max-connections, --db-pool)", d.MaxConnections, d.MaxConnections/d.PoolPerReplica, d.PoolPerReplica)
-	}
-	return "The database: " + cores + "; " + conns + "."
-}
-
-func scalingAssumption(linear bool) string {
-	if linear {
-		return "Replicas were sized linearly (λN, --scaling linear): each on a host of its own, the contention measured on the shared rehearsal machine left out; the fits are still reported."
-	}
-	return "Throughput beyond the replicas measured is the USL fit's projection; the replicas were measured on one shared rehearsal machine, so contention there is counted as the platform's (--scaling linear leaves it out)."
-}
 
 // readMeasurement reads the measurement of an earlier capacity.json (or
 // of the folder holding one).

@@ -100,6 +100,31 @@ type Summary struct {
 	Invariants []Invariant `json:"invariants"`
 	// Rollback is null when the weights were never rolled back.
 	Rollback *Rollback `json:"rollback"`
+	// Capacity is the scenario's capacity step, when it has one.
+	Capacity *CapacityStep `json:"capacity,omitempty"`
+}
+
+// CapacityStep is what a capacity step measured, in brief: the whole is
+// in its capacity.json. It does not change the verdict.
+type CapacityStep struct {
+	Name string `json:"name,omitempty"`
+	// File and Page are capacity.json and capacity.html, in the results
+	// folder; the probes' own results folders are under ProbesDir.
+	File      string  `json:"file"`
+	Page      string  `json:"page"`
+	ProbesDir string  `json:"probes_dir"`
+	DurationS float64 `json:"duration_s"`
+	// PeakRate is the recorded peak (1×) in req/s; at Budget a month,
+	// HerokuAtBudget and TargetAtBudget are the multiples each platform
+	// carries; HerokuBinds and TargetBinds what binds first.
+	PeakRate       float64 `json:"peak_rate_rps"`
+	Budget         float64 `json:"budget_usd"`
+	HerokuAtBudget float64 `json:"heroku_multiple_at_budget"`
+	TargetAtBudget float64 `json:"target_multiple_at_budget"`
+	HerokuBinds    string  `json:"heroku_binds,omitempty"`
+	TargetBinds    string  `json:"target_binds,omitempty"`
+	// Error says why there is no plan, or no measurement.
+	Error string `json:"error,omitempty"`
 }
 
 // Stage is one weight setting held while traffic was replayed.

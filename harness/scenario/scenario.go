@@ -177,6 +177,9 @@ type Step struct {
 	Heal string `yaml:"heal" json:"heal,omitempty"`
 	// Analysis evaluates the gate over the whole preceding stage.
 	Analysis *Analysis `yaml:"analysis" json:"analysis,omitempty"`
+	// Capacity measures what one fleet of each platform sustains and
+	// prices N× the peak on each, as cutover capacity does.
+	Capacity *Capacity `yaml:"capacity" json:"capacity,omitempty"`
 }
 
 // Weights are relative Route53 weights, 0–255 each.
@@ -216,6 +219,35 @@ type Fault struct {
 // Analysis evaluates the gate at that point over the last stage.
 type Analysis struct {
 	Name string `yaml:"name" json:"name"`
+}
+
+// Capacity is a capacity step: the measurement of cutover capacity, run
+// on this scenario (each probe a short run of a scenario derived from it,
+// with its own stack), written into the run's results folder as
+// capacity.json and capacity.html. Every field is optional; each is the
+// flag of the same name.
+type Capacity struct {
+	Name string `yaml:"name" json:"name,omitempty"`
+	// Platforms to measure (default heroku and aws) and Replicas to
+	// measure each at (default 1, 2, 3; at least two counts to fit).
+	Platforms []string `yaml:"platforms" json:"platforms,omitempty"`
+	Replicas  []int    `yaml:"replicas" json:"replicas,omitempty"`
+	// Hold is each probe's replay time (default 5s); Start the first
+	// multiplier tried (default 1), Max the highest (default: what the
+	// trace is long enough for); Bisections the steps after the ramp
+	// (default 2).
+	Hold       Duration `yaml:"hold" json:"hold,omitempty"`
+	Start      float64  `yaml:"start" json:"start,omitempty"`
+	Max        float64  `yaml:"max" json:"max,omitempty"`
+	Bisections int      `yaml:"bisections" json:"bisections,omitempty"`
+	// Prices is a prices file (default the one shipped); Headroom the
+	// share kept spare (default 0.2); Budget the monthly budget to compare
+	// at (default today's Heroku fleet).
+	Prices   string   `yaml:"prices" json:"prices,omitempty"`
+	Headroom *float64 `yaml:"headroom" json:"headroom,omitempty"`
+	Budget   float64  `yaml:"budget" json:"budget,omitempty"`
+	// BulkDeployment also prices bulk work as its own Deployment.
+	BulkDeployment bool `yaml:"bulk_deployment" json:"bulk_deployment,omitempty"`
 }
 
 // Budget is one latency/error limit. A latency limit is absolute ("800ms")

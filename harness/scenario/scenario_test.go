@@ -99,16 +99,7 @@ func TestInvalidFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := write(t, tc.body)
 			_, err := scenario.Load(p)
-			require.Error(t, err)
-			var one *scenario.Error
-			var many scenario.Errors
-			switch {
-			case errors.As(err, &many):
-				one = many[0]
-			case errors.As(err, &one):
-			default:
-				t.Fatalf("error %T is not a scenario error: %v", err, err)
-			}
+			one := firstError(t, err)
 			require.Equal(t, p, one.File)
 			require.Contains(t, err.Error(), p)
 			if tc.line > 0 {
@@ -120,6 +111,22 @@ func TestInvalidFiles(t *testing.T) {
 			require.Contains(t, one.Msg, tc.msg)
 		})
 	}
+}
+
+// firstError is the first of a load's scenario errors.
+func firstError(t *testing.T, err error) *scenario.Error {
+	t.Helper()
+	require.Error(t, err)
+	var one *scenario.Error
+	var many scenario.Errors
+	switch {
+	case errors.As(err, &many):
+		one = many[0]
+	case errors.As(err, &one):
+	default:
+		t.Fatalf("error %T is not a scenario error: %v", err, err)
+	}
+	return one
 }
 
 func TestErrorfLocatesFields(t *testing.T) {

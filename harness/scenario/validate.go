@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/cutover/cutover/harness/capacity"
 )
 
 // Known values of enumerated fields.
@@ -202,7 +204,7 @@ func (c *checker) steps() {
 		return
 	}
 	started := map[string]bool{}
-	holds := 0
+	holds, capacities := 0, 0
 	for i, st := range s.Steps {
 		p := fmt.Sprintf("steps[%d]", i)
 		n := 0
@@ -247,12 +249,66 @@ func (c *checker) steps() {
 		if st.Analysis != nil {
 			n++
 		}
+		if st.Capacity != nil {
+			n++
+			capacities++
+			if capacities > 1 {
+				c.add(p+".capacity", "a scenario has at most one capacity step: its capacity.json is the results folder's")
+			}
+			c.capacity(p+".capacity", st.Capacity)
+		}
 		if n != 1 {
-			c.add(p, "a step sets exactly one of set_weights, hold, fault, heal, analysis (this one sets %d)", n)
+			c.add(p, "a step sets exactly one of set_weights, hold, fault, heal, analysis, capacity (this one sets %d)", n)
 		}
 	}
 	if holds == 0 {
 		c.add("steps", "no hold step: nothing would be replayed")
+	}
+}
+
+// capacity checks a capacity step's fields: those of cutover capacity.
+func (c *checker) capacity(p string, cp *Capacity) {
+	seen := map[string]bool{}
+	for i, pl := range cp.Platforms {
+		f := fmt.Sprintf("%s.platforms[%d]", p, i)
+		c.enum(f, pl, Platforms)
+		if seen[pl] {
+			c.add(f, "%q listed twice", pl)
+		}
+		seen[pl] = true
+	}
+	counts := map[int]bool{}
+	for i, n := range cp.Replicas {
+		if n < 1 || n > 100 {
+			c.add(fmt.Sprintf("%s.replicas[%d]", p, i), "%d is out of range 1..100", n)
+		}
+		counts[n] = true
+	}
+	if len(cp.Replicas) > 0 && len(counts) < 2 {
+		c.add(p+".replicas", "give at least two replica counts: the scalability fit needs them")
+	}
+	if cp.Hold < 0 {
+		c.add(p+".hold", "must not be negative")
+	}
+	if cp.Start < 0 {
+		c.add(p+".start", "must not be negative")
+	}
+	if cp.Max < 0 || (cp.Max > 0 && cp.Max < cp.Start) {
+		c.add(p+".max", "%g must be positive and at least start", cp.Max)
+	}
+	if cp.Bisections < 0 {
+		c.add(p+".bisections", "must not be negative")
+	}
+	if cp.Headroom != nil && *cp.Headroom < 0 {
+		c.add(p+".headroom", "must not be negative")
+	}
+	if cp.Budget < 0 {
+		c.add(p+".budget", "must not be negative")
+	}
+	if cp.Prices != "" {
+		if _, err := capacity.LoadPrices(c.f.Resolve(cp.Prices)); err != nil {
+			c.add(p+".prices", "%v", err)
+		}
 	}
 }
 

@@ -204,6 +204,7 @@ func (r *rehearsal) summary(ops []history.Op, results []oracle.Result, stopErr e
 		Started:         r.started, Finished: now, DurationS: now.Sub(r.started).Seconds(),
 		Rollback: r.rollback,
 		Shards:   r.shardWorkers(),
+		Capacity: r.capacity,
 	}
 	rec, err := r.record(ops)
 	if err != nil {

@@ -96,7 +96,8 @@ type rehearsal struct {
 	aborted  bool
 	stages   []report.Stage
 	rollback *report.Rollback
-	step     string // current step, for the progress display
+	capacity *report.CapacityStep // the capacity step's answer, if any
+	step     string               // current step, for the progress display
 	stepIdx  int
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/cutover/cutover/couponapi/api"
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/harness/route53"
+	"github.com/cutover/cutover/harness/scenario"
 	"github.com/cutover/cutover/internal/gobuild"
 	"github.com/cutover/cutover/internal/machine"
 )
@@ -73,7 +74,17 @@ type Options struct {
 	// container. Either way each stage's summary has the machine's figures
 	// and saturation judgement.
 	Machine *machine.Sampler
+	// Capacity runs a capacity step: the measurement of cutover capacity
+	// on the scenario file at path, with these options, its results
+	// written into dir (capacity.json, capacity.html, probes/). The
+	// measurement runs the engine, so the engine is handed it (the
+	// harness facade sets it); a scenario with a capacity step fails
+	// without it.
+	Capacity CapacityFunc
 }
+
+// CapacityFunc measures and prices capacity for a capacity step.
+type CapacityFunc func(ctx context.Context, path string, step scenario.Capacity, opts Options, dir string) (*report.Capacity, error)
 
 // Outcome is what a finished run produced.
 type Outcome struct {

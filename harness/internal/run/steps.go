@@ -74,6 +74,11 @@ func (r *rehearsal) steps(ctx context.Context, tr *traffic) error {
 				continue
 			}
 			r.analysis(ctx)
+		case st.Capacity != nil:
+			r.setStep(i+1, "capacity")
+			if err := r.capacityStep(ctx, *st.Capacity); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
