@@ -187,10 +187,11 @@ type Stage struct {
 	// it. Requests the replayer skipped are not in it.
 	Results io.Writer
 	// Start is when the slice's first instant is due (zero: when Replay
-	// starts sending, once the stage is planned). A caller whose resolver
-	// keeps its own clock passes the instant that clock started at, so
-	// intended times map to it exactly — and plans the stage before it
-	// starts that clock (Plan), so no request is late for the planning.
+	// starts sending, once its first requests are planned). A caller whose
+	// resolver keeps its own clock passes the instant that clock started
+	// at, so intended times map to it exactly; a stream plans its first
+	// batch (streamBatch requests) after it, a Plan made in advance
+	// nothing.
 	Start time.Time
 	// Plan, when set, is the stage planned in advance by Replayer.Plan;
 	// Trace, From, To, Mode and Compress are then not read again.
@@ -317,18 +318,23 @@ func (s *Stage) check() error {
 // Replay sends the stage's slice and returns its result once every request
 // has completed. When ctx ends first, in-flight requests are abandoned
 // (recorded as info) and Replay returns the result so far with ctx's error.
-// A stage without a Plan is planned first (a bad trace line stops it
-// before anything is sent, with an error naming the line).
+// A stage without a Plan is planned while it is sent, a bounded number
+// of requests ahead (see streamAhead); a bad trace line stops it with an
+// error naming the line — before anything is sent when it is among the
+// first requests.
 func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	if err := st.check(); err != nil {
 		return Result{}, err
 	}
-	plan := st.Plan
-	if plan == nil {
-		var err error
-		if plan, err = r.Plan(st); err != nil {
+	var src source
+	if st.Plan != nil {
+		src = &cursor{plan: st.Plan}
+	} else {
+		s, err := r.stream(st)
+		if err != nil {
 			return Result{}, err
 		}
+		src = s
 	}
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
@@ -350,7 +356,8 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	} else {
 		close(retryDone)
 	}
-	planned := r.pace(ctx, plan, start, cl)
+	r.pace(ctx, src, start, cl)
+	planned, planErr := src.finish()
 	// Every first attempt has completed; the retries they scheduled (and
 	// the retries of those) belong to the stage too.
 	if cl.retries != nil {
@@ -362,6 +369,9 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 
 	res := rec.result(time.Since(start))
 	res.Planned = planned
+	if planErr != nil {
+		return res, planErr
+	}
 	if rec.err != nil {
 		return res, fmt.Errorf("stage %s: %w", st.Name, rec.err)
 	}
@@ -372,10 +382,9 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 	return res, nil
 }
 
-// pace sends the plan in order, each request at its intended time (an open
-// model: it never waits for earlier answers), and returns once every first
-// attempt has completed (or ctx ended) with the number of requests of the
-// plan, skipped ones included. It resolves each request's address in plan
+// pace sends the planned requests in order, each at its intended time (an
+// open model: it never waits for earlier answers), and returns once every
+// first attempt has completed (or ctx ended). It resolves each request's address in plan
 // order, skipped ones included, so a client's resolver cache and
 // connections evolve the same way in every run whatever the answers; and
 // it skips rollbacks whose redeem is known not to have succeeded.
@@ -388,7 +397,7 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 // every worker, and the requests the weights sent to AWS waited for one —
 // sent late, their latency (measured from the intended time) was Heroku's
 // stall.
-func (r *Replayer) pace(ctx context.Context, plan *Plan, start time.Time, cl *client) int64 {
+func (r *Replayer) pace(ctx context.Context, src source, start time.Time, cl *client) {
 	var wg sync.WaitGroup
 	slots := map[netip.Addr]chan struct{}{}
 	// The resolver works for the clients' DNS model: its CPU is accounted
@@ -397,9 +406,12 @@ func (r *Replayer) pace(ctx context.Context, plan *Plan, start time.Time, cl *cl
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 send:
-	for i := range plan.reqs {
-		p := &plan.reqs[i]
+	for {
 		if ctx.Err() != nil {
+			break
+		}
+		p, ok := src.next(ctx)
+		if !ok {
 			break
 		}
 		p.intended = start.Add(p.offset)
@@ -453,5 +465,4 @@ send:
 		}()
 	}
 	wg.Wait()
-	return int64(len(plan.reqs))
 }
