@@ -102,6 +102,42 @@ func (l *load) Stop(t *testing.T, during string) {
 	t.Logf("%s: %d requests, none failed", during, l.sent.Load())
 }
 
+// getTestService GETs / of the test service at endpoint and checks it
+// answered from its pod's port.
+func getTestService(endpoint string) error {
+	resp, err := http.Get("http://" + endpoint + "/")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(b), "port=8080") {
+		return fmt.Errorf("status %d: %q", resp.StatusCode, b)
+	}
+	return nil
+}
+
+// requireKillReplaced deletes the first of p's two pods and requires two
+// others up within two minutes, with the kill in the log.
+func requireKillReplaced(ctx context.Context, t *testing.T, p interface {
+	platform.ReplicaKiller
+	Replicas() []platform.Replica
+}, log *testsupport.SyncBuffer) {
+	t.Helper()
+	victim := p.Replicas()[0].Name
+	require.NoError(t, p.KillReplica(ctx, victim))
+	require.Eventually(t, func() bool {
+		up := 0
+		for _, r := range p.Replicas() {
+			if r.State == platform.Up && r.Name != victim {
+				up++
+			}
+		}
+		return up == 2
+	}, 2*time.Minute, time.Second, "two replicas up besides %s", victim)
+	require.Contains(t, log.String(), "pod/"+victim+": Kill")
+}
+
 // TestKindEndToEnd creates a kind cluster of the default shape (a control
 // plane and a worker) from the node image `make kind-image` builds, loads
 // an image of the test service into it, deploys it, and runs every
@@ -162,33 +198,10 @@ func TestKindEndToEnd(t *testing.T) {
 		d, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 		return err == nil && d.Status.Replicas > 0 && d.Status.AvailableReplicas == d.Status.Replicas
 	}, 3*time.Minute, 2*time.Second, "CoreDNS available")
-	get := func() error {
-		resp, err := http.Get("http://" + p.Endpoint() + "/")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(b), "port=8080") {
-			return fmt.Errorf("status %d: %q", resp.StatusCode, b)
-		}
-		return nil
-	}
+	get := func() error { return getTestService(p.Endpoint()) }
 	require.NoError(t, get())
 
-	// Pod delete: the killed pod is replaced.
-	victim := p.Replicas()[0].Name
-	require.NoError(t, p.KillReplica(ctx, victim))
-	require.Eventually(t, func() bool {
-		up := 0
-		for _, r := range p.Replicas() {
-			if r.State == platform.Up && r.Name != victim {
-				up++
-			}
-		}
-		return up == 2
-	}, 2*time.Minute, time.Second)
-	require.Contains(t, log.String(), "pod/"+victim+": Kill")
+	requireKillReplaced(ctx, t, p, &log)
 
 	// A rolling restart under steady load fails no request.
 	l := startLoad(get)

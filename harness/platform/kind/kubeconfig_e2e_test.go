@@ -2,10 +2,7 @@ package kind
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -108,33 +105,11 @@ func TestKubeconfigEndToEnd(t *testing.T) {
 	ns := p.Namespace()
 	require.True(t, strings.HasPrefix(ns, "cutover-"), "a namespace of its own, not %q", ns)
 
-	get := func() error {
-		resp, err := http.Get("http://" + p.Endpoint() + "/")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(b), "port=8080") {
-			return fmt.Errorf("status %d: %q", resp.StatusCode, b)
-		}
-		return nil
-	}
+	get := func() error { return getTestService(p.Endpoint()) }
 	require.NoError(t, get(), "the service answers through %s", p.Endpoint())
 
 	// Pod delete: the killed pod is replaced.
-	victim := p.Replicas()[0].Name
-	require.NoError(t, p.KillReplica(ctx, victim))
-	require.Eventually(t, func() bool {
-		up := 0
-		for _, r := range p.Replicas() {
-			if r.State == platform.Up && r.Name != victim {
-				up++
-			}
-		}
-		return up == 2
-	}, 2*time.Minute, time.Second, "two replicas up besides %s", victim)
-	require.Contains(t, log.String(), "pod/"+victim+": Kill")
+	requireKillReplaced(ctx, t, p, &log)
 
 	// A rolling restart under steady load fails no request.
 	l := startLoad(get)
@@ -179,12 +154,7 @@ func requireReusedClusterFrontDoor(ctx context.Context, t *testing.T, name, imag
 	mapped := p.Kube().Endpoint()
 	require.NotEqual(t, addr, mapped, "the cluster maps its node port elsewhere")
 	require.Contains(t, log.String(), "FrontDoor")
-	resp, err := http.Get("http://" + addr + "/")
-	require.NoError(t, err)
-	b, _ := io.ReadAll(resp.Body)
-	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
-	require.True(t, strings.HasPrefix(string(b), "port=8080"), "%q", b)
+	require.NoError(t, getTestService(addr), "the service answers through the front door %s", addr)
 
 	closed = true
 	require.NoError(t, p.Close(ctx))
