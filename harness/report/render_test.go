@@ -51,6 +51,8 @@ func TestReportRendersInChromium(t *testing.T) {
 	require.Contains(t, charts[0], "fault: router-timeout")
 	require.Contains(t, dom, "FAIL — do not cut over as rehearsed")
 	require.Contains(t, dom, "rolled back")
+	require.Regexp(t, `breach.*→ rollback <span class="muted">\(machine not saturated \(cpu \d+%, run queue [0-9.]+ per core`, dom,
+		"a breach shows the machine's figures of the window it broke in")
 
 	// The screenshot: the page is drawn, and the platform colours of the
 	// chart lines are on it.

@@ -316,6 +316,12 @@ type Breach struct {
 	At       time.Time `json:"at"`
 	// Action is what the engine did: rollback, abort or none.
 	Action Action `json:"action"`
+	// Machine is how the rehearsal machine was judged over the window in
+	// which the budget broke (the gate's window during a stage, the whole
+	// stage at its end): a breach counts only where the machine was not
+	// the bottleneck, and this is the evidence. Nil when the machine was
+	// not sampled.
+	Machine *machine.Judgement `json:"machine,omitempty"`
 }
 
 // Same says whether two breaches are of one budget in one stage: the

@@ -301,7 +301,7 @@ func Write(dir string, o Options) (*report.Summary, error) {
 					action = report.ActionRollback
 				}
 				st.Breaches = append(st.Breaches, report.Breach{Stage: st.Name, Metric: g.Metric, Endpoint: g.Endpoint, Platform: g.Platform, Compare: g.Compare,
-					Budget: g.Budget, Observed: g.Observed, At: st.Finished.Add(-o.StageDuration / 5), Action: action})
+					Budget: g.Budget, Observed: g.Observed, At: st.Finished.Add(-o.StageDuration / 5), Action: action, Machine: &st.Machine.Saturation})
 			}
 		}
 		if o.RollbackOnBreach && len(st.Breaches) > 0 && s.Rollback == nil {

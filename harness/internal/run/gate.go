@@ -87,7 +87,11 @@ func (g *gate) window(since time.Time) verdict.Groups {
 // machine's judgement meanwhile (when saturated, latency is not judged —
 // but for comparisons of the platforms when only the replayer fell
 // behind).
-func (g *gate) evaluate(since time.Time, weights map[string]int, m machine.Judgement) []report.Gate {
+func (g *gate) evaluate(since time.Time, weights map[string]int, mj *machine.Judgement) []report.Gate {
+	var m machine.Judgement
+	if mj != nil {
+		m = *mj
+	}
 	return verdict.Judge(g.budgets, verdict.Window{Groups: g.window(since), Weights: weights, MinSamples: g.minSamples,
 		Saturated: m.Why(), Comparable: m.Comparable})
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/cutover/cutover/harness/internal/verdict"
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/harness/scenario"
-	"github.com/cutover/cutover/internal/machine"
 )
 
 // The gate's slots must hold every completion once, in the slot of its
@@ -51,7 +50,7 @@ func TestGateWindowsBySlot(t *testing.T) {
 	require.Equal(t, int64(2), errs)
 
 	// heroku: 1 of 3 failed (0.33 < 0.5); aws: 1 of 2 (0.5, not above).
-	for _, gt := range g.evaluate(t0, map[string]int{"heroku": 50, "aws": 50}, machine.Judgement{}) {
+	for _, gt := range g.evaluate(t0, map[string]int{"heroku": 50, "aws": 50}, nil) {
 		if gt.Platform == verdict.Unresolved {
 			require.Equal(t, report.GatePass, gt.Result, "1 of 6 unresolved")
 			continue

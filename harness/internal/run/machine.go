@@ -148,13 +148,14 @@ func (m *machineWatch) judge(from, to time.Time, load *machine.Load) *report.Sta
 	return &report.StageMachine{Window: w, Saturation: machine.Judge(w, *load, machine.DefaultThresholds)}
 }
 
-// saturation judges the window [since, now) of a running stage (the zero
-// judgement when the machine is not sampled).
-func (m *machineWatch) saturation(since, now time.Time) machine.Judgement {
+// saturation judges the window [since, now) of a running stage (nil when
+// the machine is not sampled).
+func (m *machineWatch) saturation(since, now time.Time) *machine.Judgement {
 	if m == nil {
-		return machine.Judgement{}
+		return nil
 	}
-	return m.judge(since, now, nil).Saturation
+	j := m.judge(since, now, nil).Saturation
+	return &j
 }
 
 // stage is the machine's share of a finished stage, judged with the
@@ -166,11 +167,11 @@ func (m *machineWatch) stage(from, to time.Time, res replay.Result) *report.Stag
 	return m.judge(from, to, &machine.Load{Requests: res.Requests, Late: res.Late, Behind: res.Behind})
 }
 
-// saturated is the machine's judgement of a finished stage (the zero
-// judgement when it is not sampled).
-func saturated(sm *report.StageMachine) machine.Judgement {
+// saturated is the machine's judgement of a finished stage (nil when it
+// is not sampled).
+func saturated(sm *report.StageMachine) *machine.Judgement {
 	if sm == nil {
-		return machine.Judgement{}
+		return nil
 	}
-	return sm.Saturation
+	return &sm.Saturation
 }

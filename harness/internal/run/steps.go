@@ -13,6 +13,7 @@ import (
 	"github.com/cutover/cutover/harness/platform"
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/harness/scenario"
+	"github.com/cutover/cutover/internal/machine"
 )
 
 // steps runs the scenario's plan in order. A broken gate rolls the weights
@@ -193,11 +194,11 @@ func (r *rehearsal) hold(ctx context.Context, tr *traffic, index int, h *scenari
 	r.metrics.SetGate(st.Name, st.Gates)
 	switch fs := failed(st.Gates); {
 	case len(fs) > 0 && r.rollback == nil && !r.aborted:
-		r.onBreach(ctx, &st, fs, &breaches)
+		r.onBreach(ctx, &st, fs, saturated(st.Machine), &breaches)
 	case len(fs) > 0:
 		// Already acted on during this stage or an earlier one: the
 		// budgets that broke over the whole stage are still breaches.
-		noteBreaches(&breaches, st.Name, fs, time.Now(), report.ActionNone)
+		noteBreaches(&breaches, st.Name, fs, saturated(st.Machine), time.Now(), report.ActionNone)
 	case !r.rolled:
 		r.good = r.weights
 	}
@@ -234,7 +235,8 @@ func (r *rehearsal) watch(ctx context.Context, stopHold context.CancelFunc, st *
 			r.mu.Lock()
 			weights := percent(r.weights)
 			r.mu.Unlock()
-			gates := r.gate.evaluate(since, weights, r.machine.saturation(since, now))
+			mj := r.machine.saturation(since, now)
+			gates := r.gate.evaluate(since, weights, mj)
 			r.metrics.SetGate(st.Name, gates)
 			fs := failed(gates)
 			if len(fs) == 0 {
@@ -242,11 +244,11 @@ func (r *rehearsal) watch(ctx context.Context, stopHold context.CancelFunc, st *
 			}
 			mu.Lock()
 			if r.rollback == nil && !r.aborted {
-				r.onBreach(ctx, st, fs, breaches)
+				r.onBreach(ctx, st, fs, mj, breaches)
 			} else {
 				// Acted on already: a budget that breaks later in the
 				// stage is recorded, not acted on twice.
-				noteBreaches(breaches, st.Name, fs, now, report.ActionNone)
+				noteBreaches(breaches, st.Name, fs, mj, now, report.ActionNone)
 			}
 			mu.Unlock()
 			if r.aborted {
@@ -257,8 +259,9 @@ func (r *rehearsal) watch(ctx context.Context, stopHold context.CancelFunc, st *
 	}
 }
 
-// onBreach acts on broken budgets as gate.on_breach says.
-func (r *rehearsal) onBreach(ctx context.Context, st *report.Stage, fs []report.Gate, breaches *[]report.Breach) {
+// onBreach acts on broken budgets as gate.on_breach says; mj is the
+// machine's judgement of the window they broke in (nil: not sampled).
+func (r *rehearsal) onBreach(ctx context.Context, st *report.Stage, fs []report.Gate, mj *machine.Judgement, breaches *[]report.Breach) {
 	now := time.Now()
 	did := report.ActionNone
 	switch report.Action(r.p.scn.Gate.OnBreach) {
@@ -277,17 +280,21 @@ func (r *rehearsal) onBreach(ctx context.Context, st *report.Stage, fs []report.
 		r.aborted = true
 		did = report.ActionAbort
 	}
-	noteBreaches(breaches, st.Name, fs, now, did)
-	r.event("gate broke in %s: %s → %s", st.Name, fs[0].Describe(), did)
+	noteBreaches(breaches, st.Name, fs, mj, now, did)
+	if mj != nil {
+		r.event("gate broke in %s: %s → %s (%s)", st.Name, fs[0].Describe(), did, mj)
+	} else {
+		r.event("gate broke in %s: %s → %s", st.Name, fs[0].Describe(), did)
+	}
 }
 
 // noteBreaches adds each broken budget to a stage's breaches the first
 // time it breaks in that stage: a budget that keeps breaking window after
 // window, or again over the whole stage, is one breach, seen when it first
 // broke.
-func noteBreaches(breaches *[]report.Breach, stage string, fs []report.Gate, now time.Time, did report.Action) {
+func noteBreaches(breaches *[]report.Breach, stage string, fs []report.Gate, mj *machine.Judgement, now time.Time, did report.Action) {
 	for _, g := range fs {
-		b := report.Breach{Stage: stage, Metric: g.Metric, Endpoint: g.Endpoint, Platform: g.Platform, Compare: g.Compare, Budget: g.Budget, Observed: g.Observed, At: now, Action: did}
+		b := report.Breach{Stage: stage, Metric: g.Metric, Endpoint: g.Endpoint, Platform: g.Platform, Compare: g.Compare, Budget: g.Budget, Observed: g.Observed, At: now, Action: did, Machine: mj}
 		if !slices.ContainsFunc(*breaches, b.Same) {
 			*breaches = append(*breaches, b)
 		}
@@ -318,7 +325,7 @@ func (r *rehearsal) analysis(ctx context.Context) {
 		return
 	}
 	r.event("analysis of %s: %d budgets could not be judged", st.Name, len(inconclusive))
-	r.onBreach(ctx, st, inconclusive, &st.Breaches)
+	r.onBreach(ctx, st, inconclusive, saturated(st.Machine), &st.Breaches)
 	if r.rollback != nil && r.rollback.Stage == st.Name {
 		st.Status = report.StageRolledBack
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cutover/cutover/harness/report"
 	"github.com/cutover/cutover/harness/scenario"
+	"github.com/cutover/cutover/internal/machine"
 )
 
 func TestPercent(t *testing.T) {
@@ -29,7 +30,8 @@ func TestPercent(t *testing.T) {
 // last stage counts as a breach there.
 func TestAnalysisTreatsInconclusiveAsBreach(t *testing.T) {
 	r := &rehearsal{p: &plan{scn: scenario.Scenario{Gate: scenario.Gate{OnBreach: "continue"}}}}
-	r.stages = []report.Stage{{Name: "canary", Status: report.StageCompleted, Gates: []report.Gate{
+	sm := &report.StageMachine{Saturation: machine.Judgement{CPUBusy: 0.5, RunQueuePerCore: 0.8}}
+	r.stages = []report.Stage{{Name: "canary", Status: report.StageCompleted, Machine: sm, Gates: []report.Gate{
 		{Platform: "aws", Metric: report.MetricP99, Budget: 500, Observed: 120, Samples: 12, Result: report.GateInconclusive},
 		{Platform: "heroku", Metric: report.MetricP99, Budget: 500, Observed: 80, Samples: 900, Result: report.GatePass},
 	}}}
@@ -38,6 +40,7 @@ func TestAnalysisTreatsInconclusiveAsBreach(t *testing.T) {
 	b := r.stages[0].Breaches[0]
 	require.Equal(t, "aws", b.Platform)
 	require.Equal(t, report.ActionNone, b.Action, "on_breach continue only reports")
+	require.Equal(t, &sm.Saturation, b.Machine, "judged over the whole stage")
 
 	// Every budget judged and held: nothing happens.
 	r.stages[0].Breaches = nil
@@ -56,11 +59,15 @@ func TestNoteBreachesKeepsEveryBudgetOnce(t *testing.T) {
 	abs := report.Gate{Platform: "aws", Metric: report.MetricP50, Budget: 250, Observed: 297, Result: report.GateFail}
 	errs := report.Gate{Platform: "aws", Metric: report.MetricErrorRate, Budget: 0.01, Observed: 0.38, Result: report.GateFail}
 	cmp := report.Gate{Platform: "aws", Compare: "heroku", Metric: report.MetricP50, Budget: 1.5, Observed: 3.1, Result: report.GateFail}
+	first := &machine.Judgement{CPUBusy: 0.41, RunQueuePerCore: 0.6}
+	second := &machine.Judgement{CPUBusy: 0.62, RunQueuePerCore: 1.1}
 	var bs []report.Breach
-	noteBreaches(&bs, "aws-50", []report.Gate{abs, errs}, t0, report.ActionRollback)
-	noteBreaches(&bs, "aws-50", []report.Gate{abs, cmp}, t0.Add(5*time.Second), report.ActionNone)
-	noteBreaches(&bs, "aws-50", []report.Gate{abs, errs, cmp}, t0.Add(30*time.Second), report.ActionNone)
+	noteBreaches(&bs, "aws-50", []report.Gate{abs, errs}, first, t0, report.ActionRollback)
+	noteBreaches(&bs, "aws-50", []report.Gate{abs, cmp}, second, t0.Add(5*time.Second), report.ActionNone)
+	noteBreaches(&bs, "aws-50", []report.Gate{abs, errs, cmp}, nil, t0.Add(30*time.Second), report.ActionNone)
 	require.Len(t, bs, 3)
+	require.Equal(t, []*machine.Judgement{first, first, second}, []*machine.Judgement{bs[0].Machine, bs[1].Machine, bs[2].Machine},
+		"each breach carries the machine's figures of the window it first broke in")
 	require.Equal(t, []report.Action{report.ActionRollback, report.ActionRollback, report.ActionNone}, []report.Action{bs[0].Action, bs[1].Action, bs[2].Action})
 	require.Equal(t, "heroku", bs[2].Compare)
 	require.Equal(t, t0.Add(5*time.Second), bs[2].At, "seen when it first broke")
