@@ -96,6 +96,9 @@ func Shards(n int, workers string) Option {
 // Seed overrides the scenario's seed.
 func Seed(seed uint64) Option { return func(o *run.Options) { o.Seed = seed } }
 
+// Multiplier overrides the scenario's traffic.multiplier.
+func Multiplier(m float64) Option { return func(o *run.Options) { o.Multiplier = m } }
+
 // Out sets the results folder (default: a folder of the test's temp dir).
 func Out(dir string) Option { return func(o *run.Options) { o.Out = dir } }
 

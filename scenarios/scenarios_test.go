@@ -854,6 +854,9 @@ func TestSaturatedMachineIsNamed(t *testing.T) {
 	for _, want := range []string{"harness", "router", "load-balancer", "stack/postgres", "stack/redis", "stack/toxiproxy", "heroku/web.1", "heroku/web.2"} {
 		require.True(t, names[want], "component %s accounted for (have %v)", want, names)
 	}
+	for _, p := range []string{"heroku", "aws"} {
+		require.Contains(t, st.Machine.Saturation.CPUWait, p, "how long %s's processes waited for a CPU", p)
+	}
 	for _, g := range st.Gates {
 		if g.Metric == report.MetricErrorRate {
 			require.NotEqual(t, report.GateInconclusive, g.Result, "error budgets still judge: %s", g.Describe())

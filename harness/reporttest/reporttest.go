@@ -612,5 +612,10 @@ func stageMachine(st *report.Stage, saturated, behind bool, requests int64) *rep
 	if behind {
 		load.Late, load.Behind = requests/10, requests/10
 	}
-	return &report.StageMachine{Window: w, Saturation: machine.Judge(w, load, machine.DefaultThresholds)}
+	j := machine.Judge(w, load, machine.DefaultThresholds)
+	j.CPUWait = map[string]float64{source: 0.12, target: 0.15}
+	if saturated {
+		j.CPUWait = map[string]float64{source: 1.9, target: 2.4}
+	}
+	return &report.StageMachine{Window: w, Saturation: j}
 }

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -79,14 +80,34 @@ type Judgement struct {
 	// latency limit does not.
 	Comparable bool     `json:"comparable,omitempty"`
 	Reasons    []string `json:"reasons,omitempty"`
+	// CPUWait is, by platform, how long its processes waited, runnable,
+	// for a CPU per CPU-second they ran (CPUWait.WaitPerRun) — whether
+	// each side of a comparison was given the cores on equal terms. Only
+	// platforms whose processes this machine can see (not a kind pod).
+	CPUWait map[string]float64 `json:"cpu_wait_per_run,omitempty"`
 }
 
 // String is the judgement in one line, for a verdict's reasons.
 func (j Judgement) String() string {
-	if !j.Saturated {
-		return fmt.Sprintf("machine not saturated (cpu %.0f%%, run queue %.1f per core, %.1f%% late)", 100*j.CPUBusy, j.RunQueuePerCore, 100*j.LateShare)
+	var waits string
+	if len(j.CPUWait) > 0 {
+		names := make([]string, 0, len(j.CPUWait))
+		for n := range j.CPUWait {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for i, n := range names {
+			if i > 0 {
+				waits += ", "
+			}
+			waits += fmt.Sprintf("%s %.2f", n, j.CPUWait[n])
+		}
+		waits = "; cpu wait per cpu-second: " + waits
 	}
-	return "machine saturated: " + j.Why()
+	if !j.Saturated {
+		return fmt.Sprintf("machine not saturated (cpu %.0f%%, run queue %.1f per core, %.1f%% late%s)", 100*j.CPUBusy, j.RunQueuePerCore, 100*j.LateShare, waits)
+	}
+	return "machine saturated: " + j.Why() + waits
 }
 
 // Why is the reasons of a saturated judgement in one phrase ("" when not

@@ -29,6 +29,10 @@ type machineWatch struct {
 	// counters are the replayer's counts so far.
 	counters func() replay.Counters
 
+	// platforms lists each platform's replica processes (those it can
+	// see: a kind pod has none), for their CPU wait.
+	platforms map[string]func() []int
+
 	mu    sync.Mutex
 	marks []counterMark // in time order
 }
@@ -40,6 +44,9 @@ type counterMark struct {
 	sent, late, behind int64
 	cpu                machine.CPUCounters
 	cpuOK              bool
+	// waits are the platforms' CPU wait counters (those that could be
+	// read).
+	waits map[string]machine.CPUWait
 }
 
 // startMachine starts the run's machine sampler, or takes the caller's
@@ -56,7 +63,7 @@ func (r *rehearsal) startMachine(ctx context.Context) {
 		}
 		r.closers = append(r.closers, func(context.Context) error { s.Stop(); return nil })
 	}
-	r.machine = &machineWatch{s: s}
+	r.machine = &machineWatch{s: s, platforms: map[string]func() []int{}}
 }
 
 // followStack has the sampler account for the stack's servers, as
@@ -81,6 +88,15 @@ func (r *rehearsal) followReplicas() {
 		p    platform.Platform
 	}{{platform.Heroku, r.heroku}, {platform.Target, r.target}} {
 		p := side.p
+		r.machine.platforms[side.name] = func() []int {
+			var pids []int
+			for _, rep := range p.Replicas() {
+				if rep.PID > 0 {
+					pids = append(pids, rep.PID)
+				}
+			}
+			return pids
+		}
 		r.machine.s.Follow(side.name+"/", func() []machine.Process {
 			var out []machine.Process
 			for _, rep := range p.Replicas() {
@@ -103,15 +119,26 @@ func (m *machineWatch) mark(now time.Time) counterMark {
 	if c, err := m.s.ReadCPU(); err == nil {
 		cm.cpu, cm.cpuOK = c, true
 	}
+	for name, pids := range m.platforms {
+		if ps := pids(); len(ps) > 0 {
+			if w, err := m.s.ReadCPUWait(ps); err == nil {
+				if cm.waits == nil {
+					cm.waits = map[string]machine.CPUWait{}
+				}
+				cm.waits[name] = w
+			}
+		}
+	}
 	m.mu.Lock()
 	m.marks = append(m.marks, cm)
 	m.mu.Unlock()
 	return cm
 }
 
-// since is what the replayer sent (and sent late) and how busy the CPU
-// was from the last mark at or before since up to now.
-func (m *machineWatch) since(since, now time.Time) (machine.Load, float64, bool) {
+// since is what the replayer sent (and sent late), how busy the CPU was
+// and how long each platform's processes waited for it per CPU-second
+// they ran, from the last mark at or before since up to now.
+func (m *machineWatch) since(since, now time.Time) (machine.Load, float64, bool, map[string]float64) {
 	cur := m.mark(now)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -123,10 +150,21 @@ func (m *machineWatch) since(since, now time.Time) (machine.Load, float64, bool)
 		base = x
 	}
 	load := machine.Load{Requests: cur.sent - base.sent, Late: cur.late - base.late, Behind: cur.behind - base.behind}
-	if !cur.cpuOK || !base.cpuOK || !cur.at.After(base.at) {
-		return load, 0, false
+	var waits map[string]float64
+	for name, w := range cur.waits {
+		if b, ok := base.waits[name]; ok {
+			if ratio, ok := w.WaitPerRun(b); ok {
+				if waits == nil {
+					waits = map[string]float64{}
+				}
+				waits[name] = ratio
+			}
+		}
 	}
-	return load, cur.cpu.BusySince(base.cpu), true
+	if !cur.cpuOK || !base.cpuOK || !cur.at.After(base.at) {
+		return load, 0, false, waits
+	}
+	return load, cur.cpu.BusySince(base.cpu), true, waits
 }
 
 // judge is the machine's figures over [from, to), with the CPU share read
@@ -137,7 +175,7 @@ func (m *machineWatch) since(since, now time.Time) (machine.Load, float64, bool)
 // given.
 func (m *machineWatch) judge(from, to time.Time, load *machine.Load) *report.StageMachine {
 	w := m.s.Window(from, to)
-	counted, busy, ok := m.since(from, to)
+	counted, busy, ok, waits := m.since(from, to)
 	if ok {
 		w.CPUBusy = busy
 		w.Samples = max(w.Samples, 1)
@@ -145,7 +183,9 @@ func (m *machineWatch) judge(from, to time.Time, load *machine.Load) *report.Sta
 	if load == nil {
 		load = &counted
 	}
-	return &report.StageMachine{Window: w, Saturation: machine.Judge(w, *load, machine.DefaultThresholds)}
+	j := machine.Judge(w, *load, machine.DefaultThresholds)
+	j.CPUWait = waits
+	return &report.StageMachine{Window: w, Saturation: j}
 }
 
 // saturation judges the window [since, now) of a running stage (nil when

@@ -61,6 +61,12 @@ func prepare(path string, opts Options) (*plan, error) {
 	if opts.Seed != 0 {
 		s.Seed = opts.Seed
 	}
+	switch {
+	case opts.Multiplier < 0:
+		errs = append(errs, fmt.Errorf("--multiplier: %g is not a positive factor", opts.Multiplier))
+	case opts.Multiplier > 0:
+		s.Traffic.Multiplier = opts.Multiplier
+	}
 	if opts.StackHost != "" {
 		s.AWS.StackHost = opts.StackHost
 	}

@@ -31,6 +31,10 @@ type Options struct {
 	Out string
 	// Seed overrides the scenario's seed when non-zero.
 	Seed uint64
+	// Multiplier overrides traffic.multiplier when non-zero: the same
+	// scenario at another load (a search for the highest load it passes
+	// at, a rehearsal on a smaller machine).
+	Multiplier float64
 	// StackHost and Endpoint override aws.stack_host and aws.endpoint
 	// (the kubeconfig target: an address of this host the cluster's pods
 	// reach, and where this host reaches the Service).
