@@ -16,7 +16,7 @@ GOTEST    = gotestsum --format pkgname-and-test-fails --junitfile $(JUNIT)/$(1).
 # (built by `build`); tests run from elsewhere, so they are told where it is.
 export CUTOVER_TOXIPROXY_SERVER := $(abspath $(BIN))/toxiproxy-server
 
-.PHONY: all build run test test-short bench lint deps images kind-image clean
+.PHONY: all build run test test-short bench ceiling lint deps images kind-image clean
 
 all: build
 
@@ -63,6 +63,14 @@ test-short: deps build
 # Every benchmark once, gathered into one table (results/bench/latest.txt).
 bench: deps build
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 1x -timeout $(TEST_TIMEOUT) ./... | $(GO) run ./cmd/benchtable -out results/bench
+
+# The highest multiplier at which the default rehearsal passes on this
+# machine with DRIVER (embedded|docker): a bisection of full-length runs
+# (scripts/ceiling.sh), the runs under results/ceiling/DRIVER/.
+DRIVER ?= embedded
+ceiling: deps build
+	@if [ "$(DRIVER)" = docker ]; then $(MAKE) images; fi
+	./scripts/ceiling.sh scenarios/staged-cutover.yaml $(DRIVER)
 
 # Local images for the docker driver and the kind node image, built without
 # any registry; each is rebuilt only when its inputs change.

@@ -91,6 +91,7 @@ machine itself saturated: the run could not decide).`,
 	f.StringVar(&opts.Target, "target", "", "target platform, overriding the scenario: local|kind|kubeconfig")
 	f.StringVar(&opts.Out, "out", "", "results folder (default results/<run-id>)")
 	f.Uint64Var(&opts.Seed, "seed", 0, "seed, overriding the scenario's")
+	f.Float64Var(&opts.Multiplier, "multiplier", 0, "replay the trace at this multiple of its recorded rate, overriding traffic.multiplier (the budgets stay the scenario's)")
 	f.StringVar(&opts.StackHost, "stack-host", "", "kubeconfig target: an address of this host the cluster's pods reach, overriding aws.stack_host")
 	f.StringVar(&opts.Endpoint, "endpoint", "", "kubeconfig target: where this host reaches the Service (host:port), overriding aws.endpoint")
 	f.IntVar(&opts.Shards, "shards", 0, "split the replay across N workers, overriding traffic.shards")

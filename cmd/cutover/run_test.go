@@ -39,6 +39,8 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"no gate at all", strings.Replace(validScenario, "gate: {budgets: [{error_rate: 0.01}]}\n", "", 1), nil, "gate.budgets: no budget"},
 		{"an expected breach in no stage", validScenario + "expect: {verdict: fail, breaches: [{stage: nowhere}]}\n", nil, "FILE:10: expect.breaches[0].stage: no hold is named \"nowhere\""},
 		{"trace too short", strings.Replace(validScenario, "duration: 10s}", "duration: 10m}", 1), nil, "FILE:4: steps: the holds replay 1h0m0s of trace"},
+		{"a negative --multiplier", validScenario, []string{"--multiplier", "-1"}, "--multiplier: -1 is not a positive factor"},
+		{"--multiplier past the trace", validScenario, []string{"--multiplier", "20"}, "FILE:4: steps: the holds replay 3m20s of trace at 20× but the trace lasts 2m0s"},
 		{"bad --infra flag", validScenario, []string{"--infra", "podman"}, "--infra: \"podman\" is not one of"},
 		{"regression bound without baseline", validScenario, []string{"--max-regression", "10%"}, "--max-regression needs --baseline"},
 		{"required Route53 credentials with docker", validScenario + "dns: {route53_credentials: {access_key_id: AKID, secret_access_key: s}}\n", []string{"--infra", "docker"}, "FILE:10: dns.route53_credentials: the docker driver's Route53 accepts any credentials"},
