@@ -122,6 +122,8 @@ func (r *Replayer) read(st Stage, emit func(planned) error) error {
 			continue
 		}
 		if req.At >= to {
+			// The next stage's first request: left for it.
+			st.Trace.Unread(req)
 			return nil
 		}
 		if keep < 1 && !sampled(sampleUnit(&req), keep) {

@@ -342,6 +342,26 @@ func TestRollbackAcrossStages(t *testing.T) {
 	require.Equal(t, "/v1/redemptions/r_1/rollback", got[1].path)
 }
 
+// The stages of a run read one trace in turn: each stops at the first
+// request past its end and leaves it for the next, so no request is lost
+// at a boundary (each stage once dropped the next one's first request),
+// and one exactly at a boundary belongs to the later stage.
+func TestStagesOfOneTraceLoseNoRequest(t *testing.T) {
+	srv := newCouponServer()
+	port := serve(t, "127.0.0.1:0", srv)
+	tr := memTrace(t, []trace.Request{getReq(0.2, "a"), getReq(0.9, "b"), getReq(1.0, "c"), getReq(1.1, "d"), getReq(2.0, "e"), getReq(2.5, "f")})
+	rp := newReplayer(t, Config{Port: port})
+	for _, tc := range []struct {
+		from, to time.Duration
+		want     int64
+	}{{0, time.Second, 2}, {time.Second, 2 * time.Second, 2}, {2 * time.Second, 3 * time.Second, 2}} {
+		res, err := rp.Replay(context.Background(), Stage{Name: "s", Trace: tr, From: tc.from, To: tc.to, Multiplier: 10})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, res.Requests, "stage [%s, %s)", tc.from, tc.to)
+	}
+	require.Len(t, srv.received(), 6, "every request of the trace sent once")
+}
+
 func TestIdentityRemapPerRun(t *testing.T) {
 	srv := newCouponServer()
 	port := serve(t, "127.0.0.1:0", srv)

@@ -58,10 +58,12 @@ func TestStreamPlansABoundedWayAhead(t *testing.T) {
 			total, err := s.finish()
 			require.NoError(t, err)
 			require.Equal(t, int64(n), total, "the slice's size, read whole")
-			// The trace stands past the slice, where the next stage reads.
+			// The trace stands past the slice, at the next stage's first
+			// request.
 			next, err := tr.Next()
 			require.NoError(t, err)
 			require.Equal(t, "next", next.Client)
+			require.Equal(t, reqs[n].At, next.At, "the next stage's first request is left for it")
 		})
 	}
 }

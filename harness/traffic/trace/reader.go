@@ -26,6 +26,9 @@ type Reader struct {
 	hasMeta bool
 	pending []byte // a first line that was not a meta line
 	last    float64
+	// back is a request given back with Unread, returned by the next Next.
+	back    Request
+	hasBack bool
 }
 
 // Open opens a trace file (plain or gzip, detected by content).
@@ -134,6 +137,10 @@ func (r *Reader) readLine() ([]byte, error) {
 // Next returns the next request, or io.EOF at the end. An error names the
 // file, the line and the field.
 func (r *Reader) Next() (Request, error) {
+	if r.hasBack {
+		r.hasBack = false
+		return r.back, nil
+	}
 	var line []byte
 	if r.pending != nil {
 		line, r.pending = r.pending, nil
@@ -155,6 +162,14 @@ func (r *Reader) Next() (Request, error) {
 	}
 	r.last = req.At
 	return req, nil
+}
+
+// Unread gives back req, the request Next last returned, so that the next
+// call to Next returns it again: a reader that stops at the first request
+// past its slice (a stage's end) leaves it for the next slice. Line still
+// names its line.
+func (r *Reader) Unread(req Request) {
+	r.back, r.hasBack = req, true
 }
 
 // Close releases the file.
