@@ -88,16 +88,7 @@ func (r *rehearsal) followReplicas() {
 		p    platform.Platform
 	}{{platform.Heroku, r.heroku}, {platform.Target, r.target}} {
 		p := side.p
-		r.machine.platforms[side.name] = func() []int {
-			var pids []int
-			for _, rep := range p.Replicas() {
-				if rep.PID > 0 {
-					pids = append(pids, rep.PID)
-				}
-			}
-			return pids
-		}
-		r.machine.s.Follow(side.name+"/", func() []machine.Process {
+		processes := func() []machine.Process {
 			var out []machine.Process
 			for _, rep := range p.Replicas() {
 				if rep.PID > 0 {
@@ -105,7 +96,15 @@ func (r *rehearsal) followReplicas() {
 				}
 			}
 			return out
-		})
+		}
+		r.machine.platforms[side.name] = func() []int {
+			var pids []int
+			for _, proc := range processes() {
+				pids = append(pids, proc.PID)
+			}
+			return pids
+		}
+		r.machine.s.Follow(side.name+"/", processes)
 	}
 }
 
