@@ -24,18 +24,43 @@ type CPUWait struct {
 // ReadCPUWait reads the run time and run delay of the process trees
 // rooted at pids now.
 func (s *Sampler) ReadCPUWait(pids []int) (CPUWait, error) {
-	return readCPUWait(s.opts.ProcRoot, pids)
+	w, err := s.ReadCPUWaits(map[string][]int{"": pids})
+	return w[""], err
 }
 
-func readCPUWait(root string, pids []int) (CPUWait, error) {
+// ReadCPUWaits reads ReadCPUWait for several sets of processes (a
+// platform's each) at once, from one scan of the process table: a set
+// with no pids is left out.
+func (s *Sampler) ReadCPUWaits(sets map[string][]int) (map[string]CPUWait, error) {
+	return readCPUWaits(s.opts.ProcRoot, sets)
+}
+
+func readCPUWaits(root string, sets map[string][]int) (map[string]CPUWait, error) {
+	out := map[string]CPUWait{}
+	var t procTable
+	scanned := false
+	for name, pids := range sets {
+		if len(pids) == 0 {
+			continue
+		}
+		if !scanned {
+			var err error
+			if t, err = scanProcs(root); err != nil {
+				return nil, err
+			}
+			scanned = true
+		}
+		w, err := readCPUWait(root, t, pids)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = w
+	}
+	return out, nil
+}
+
+func readCPUWait(root string, t procTable, pids []int) (CPUWait, error) {
 	var w CPUWait
-	if len(pids) == 0 {
-		return w, nil
-	}
-	t, err := scanProcs(root)
-	if err != nil {
-		return w, err
-	}
 	tasks := 0
 	for _, p := range t.tree(pids) {
 		dir := filepath.Join(root, strconv.Itoa(p.pid), "task")

@@ -54,15 +54,27 @@ func TestReadCPUWait(t *testing.T) {
 			[]int{10}, CPUWait{}, "malformed \"many\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := readCPUWait(fakeProc(t, tree, tc.threads), tc.pids)
+			got, err := readCPUWaits(fakeProc(t, tree, tc.threads), map[string][]int{"p": tc.pids})
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
 				return
 			}
 			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
+			require.Equal(t, tc.want, got["p"])
 		})
 	}
+}
+
+// Each platform's set is read from the one scan, as if alone; a set
+// without processes (a kind target's) is left out.
+func TestReadCPUWaitsOfSeveralSets(t *testing.T) {
+	root := fakeProc(t, map[int]int{10: 1, 11: 10, 20: 1}, map[int][]string{10: {"100 50 3"}, 11: {"10 5 1"}, 20: {"5000 4000 2"}})
+	got, err := readCPUWaits(root, map[string][]int{"heroku": {10}, "aws": {20}, "kind": nil})
+	require.NoError(t, err)
+	require.Equal(t, map[string]CPUWait{
+		"heroku": {Run: 110, Delay: 55, Threads: 2},
+		"aws":    {Run: 5000, Delay: 4000, Threads: 1},
+	}, got)
 }
 
 func TestWaitPerRun(t *testing.T) {

@@ -118,15 +118,12 @@ func (m *machineWatch) mark(now time.Time) counterMark {
 	if c, err := m.s.ReadCPU(); err == nil {
 		cm.cpu, cm.cpuOK = c, true
 	}
+	sets := map[string][]int{}
 	for name, pids := range m.platforms {
-		if ps := pids(); len(ps) > 0 {
-			if w, err := m.s.ReadCPUWait(ps); err == nil {
-				if cm.waits == nil {
-					cm.waits = map[string]machine.CPUWait{}
-				}
-				cm.waits[name] = w
-			}
-		}
+		sets[name] = pids()
+	}
+	if w, err := m.s.ReadCPUWaits(sets); err == nil && len(w) > 0 {
+		cm.waits = w
 	}
 	m.mu.Lock()
 	m.marks = append(m.marks, cm)
