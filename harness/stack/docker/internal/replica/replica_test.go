@@ -16,6 +16,7 @@ import (
 
 	"github.com/cutover/cutover/harness/stack/docker/internal/replica"
 	"github.com/cutover/cutover/internal/dockerengine"
+	"github.com/cutover/cutover/internal/machine"
 	"github.com/cutover/cutover/internal/proc"
 	"github.com/cutover/cutover/internal/testsupport"
 )
@@ -195,6 +196,14 @@ func TestInstanceLifecycle(t *testing.T) {
 		after, err := inst.RSS()
 		require.NoError(t, err)
 		require.Greater(t, after-before, int64(50<<20), "RSS %d -> %d", before, after)
+		// Read from the container's cgroup on this host, it is the
+		// figure the engine's stats give.
+		_, cg, err := machine.CgroupRSS(inst.PID())
+		require.NoError(t, err)
+		require.Contains(t, cg, inst.Container().ID(), "the container's own cgroup")
+		engine, err := inst.Container().RSS(ctx)
+		require.NoError(t, err)
+		require.InEpsilon(t, engine, after, 0.05, "cgroup %d, engine %d", after, engine)
 		require.NoError(t, inst.Kill())
 		waitDone(t, inst)
 		_, err = inst.RSS()
