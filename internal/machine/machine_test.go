@@ -2,7 +2,10 @@ package machine
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -289,4 +292,26 @@ func TestBusySince(t *testing.T) {
 	busy := b.BusySince(a)
 	require.Greater(t, busy, 0.0, "a spinning core shows")
 	require.LessOrEqual(t, busy, 1.0)
+}
+
+// A process's PSS is read when it is new and again once MemoryInterval
+// has passed since; in between its last reading stands.
+func TestPSSIsReadAgainAfterMemoryInterval(t *testing.T) {
+	root := fakeProc(t, map[int]int{10: 1}, nil)
+	setPSS := func(kb int) {
+		body := fmt.Sprintf("55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss: %d kB\nPss: %d kB\n", kb, kb)
+		require.NoError(t, os.WriteFile(filepath.Join(root, "10", "smaps_rollup"), []byte(body), 0o644))
+	}
+	s := &Sampler{opts: Options{ProcRoot: root, MemoryInterval: 5 * time.Second}, cgCache: map[memberKey]cgroupOf{}}
+	table, err := scanProcs(root)
+	require.NoError(t, err)
+	t0 := time.Now()
+	setPSS(100)
+	u, st := s.measure(table, []int{10}, compState{}, false, 0, t0)
+	require.Equal(t, int64(100<<10), u.Memory, "read when new")
+	setPSS(300)
+	u, st = s.measure(table, []int{10}, st, true, 0, t0.Add(4*time.Second))
+	require.Equal(t, int64(100<<10), u.Memory, "the last reading stands within the interval")
+	u, _ = s.measure(table, []int{10}, st, true, 0, t0.Add(5*time.Second))
+	require.Equal(t, int64(300<<10), u.Memory, "read again once the interval has passed")
 }

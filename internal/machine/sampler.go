@@ -21,6 +21,10 @@ type Options struct {
 	// a core. Without it (or when a profile already runs) the harness is
 	// one component.
 	SplitHarness bool
+	// MemoryInterval is how often a process's proportional set size is
+	// read again (default DefaultMemoryInterval); between two readings its
+	// last one stands. A new process is read at once.
+	MemoryInterval time.Duration
 	// ProcRoot and CgroupRoot are where procfs and the cgroup filesystem
 	// are mounted (default /proc and /sys/fs/cgroup).
 	ProcRoot, CgroupRoot string
@@ -30,6 +34,14 @@ type Options struct {
 // to follow a 10-second gate window, long enough that the sampler's own
 // reading of /proc stays far under 1% of a core.
 const DefaultInterval = time.Second
+
+// DefaultMemoryInterval is the default MemoryInterval. A process's PSS
+// (smaps_rollup) costs the kernel a walk of its page tables under its
+// memory-map lock: read every second for each of the ~60 processes of a
+// rehearsal (Postgres backends sharing 128 MB of buffers), it was 5 % of a
+// core and most of the harness's added CPU at 3x (issue 15). Memory moves
+// slowly; CPU is still read every sample.
+const DefaultMemoryInterval = 5 * time.Second
 
 // Process is one named process, such as a dyno (its name "web.1" and the
 // pid of its process, or of its container's init).
@@ -129,6 +141,11 @@ type compState struct {
 type memberVal struct {
 	user, system uint64
 	ppid         int
+	// pss is the member's last PSS reading (bytes; pssOK when it has
+	// one) and pssAt when it was read.
+	pss   int64
+	pssOK bool
+	pssAt time.Time
 }
 
 // Start takes a first reading and starts sampling every opts.Interval
@@ -136,6 +153,9 @@ type memberVal struct {
 func Start(ctx context.Context, opts Options) (*Sampler, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = DefaultInterval
+	}
+	if opts.MemoryInterval <= 0 {
+		opts.MemoryInterval = DefaultMemoryInterval
 	}
 	if opts.ProcRoot == "" {
 		opts.ProcRoot = "/proc"
@@ -353,7 +373,7 @@ func (s *Sampler) read() (Sample, error) {
 	comps := map[string]compState{}
 	for name, pids := range s.components() {
 		prev, seen := s.prev.comps[name]
-		u, st := s.measure(table, pids, prev, seen && !first, uptime)
+		u, st := s.measure(table, pids, prev, seen && !first, uptime, now)
 		comps[name] = st
 		if name == Harness {
 			name = "harness (tracked)"
@@ -435,7 +455,7 @@ func (s *Sampler) splitHarness(h Usage) map[string]Usage {
 // measure reads one component: the cgroups of its containerized processes
 // and the process trees of the others, and its CPU since prev (when
 // hasPrev; a component's first reading is only a baseline).
-func (s *Sampler) measure(t procTable, pids []int, prev compState, hasPrev bool, uptime uint64) (Usage, compState) {
+func (s *Sampler) measure(t procTable, pids []int, prev compState, hasPrev bool, uptime uint64, now time.Time) (Usage, compState) {
 	st := compState{members: map[memberKey]memberVal{}, cgroups: map[string]cgroupUsage{}}
 	var u Usage
 	var userT, sysT int64 // ticks
@@ -492,10 +512,15 @@ func (s *Sampler) measure(t procTable, pids []int, prev compState, hasPrev bool,
 	for _, m := range members {
 		k := memberKey{m.pid, m.start}
 		v := memberVal{user: m.utime + m.cutime, system: m.stime + m.cstime, ppid: m.ppid}
+		if old, ok := prev.members[k]; ok && old.pssOK && now.Sub(old.pssAt) < s.opts.MemoryInterval {
+			v.pss, v.pssOK, v.pssAt = old.pss, true, old.pssAt
+		} else if pss, ok := readPSS(s.opts.ProcRoot, m.pid); ok {
+			v.pss, v.pssOK, v.pssAt = pss, true, now
+		}
 		st.members[k] = v
 		pidNow[m.pid] = true
-		if pss, ok := readPSS(s.opts.ProcRoot, m.pid); ok {
-			u.Memory += pss
+		if v.pssOK {
+			u.Memory += v.pss
 		} else {
 			u.Memory += m.rssPages * pageSize
 		}
