@@ -32,7 +32,10 @@ type Options struct {
 
 // DefaultInterval is the default time between two samples: short enough
 // to follow a 10-second gate window, long enough that the sampler's own
-// reading of /proc stays far under 1% of a core.
+// reading of /proc stays small: 1.6 % of a core in a 3x rehearsal of ~60
+// processes (measured 2026-12-06 with cutover run --cpuprofile; half of it
+// the PSS readings every MemoryInterval, most of the rest the process
+// table).
 const DefaultInterval = time.Second
 
 // DefaultMemoryInterval is the default MemoryInterval. A process's PSS
