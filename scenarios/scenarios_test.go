@@ -348,6 +348,8 @@ func TestShardWorkersAsIndexedJobOnKind(t *testing.T) {
 	}
 	if known == "" {
 		requireSameJudgement(t, one, two)
+	} else {
+		require.Equal(t, invariantResults(one.Summary), invariantResults(two.Summary), "invariants")
 	}
 
 	// worker-lost is smoke with shards and another fault: routing does
@@ -410,20 +412,22 @@ func continueOnBreach(t *testing.T, file string) string {
 	return out
 }
 
+// invariantResults is each invariant's result in a run.
+func invariantResults(s *report.Summary) map[string]string {
+	out := map[string]string{}
+	for _, i := range s.Invariants {
+		out[i.Name] = string(i.Result)
+	}
+	return out
+}
+
 // requireSameJudgement checks that two runs of one scenario and seed got
 // the same invariants and verdict. Verdicts that differ only where the
 // rehearsal machine was the bottleneck (harness.MachineBound) are logged:
 // such a run is evidence about the machine, not the platforms.
 func requireSameJudgement(t *testing.T, one, two *harness.Outcome) {
 	t.Helper()
-	inv := func(s *report.Summary) map[string]string {
-		out := map[string]string{}
-		for _, i := range s.Invariants {
-			out[i.Name] = string(i.Result)
-		}
-		return out
-	}
-	require.Equal(t, inv(one.Summary), inv(two.Summary), "invariants")
+	require.Equal(t, invariantResults(one.Summary), invariantResults(two.Summary), "invariants")
 	if one.Summary.Verdict == two.Summary.Verdict {
 		return
 	}
@@ -561,8 +565,8 @@ func onlyDrainLatency(s *report.Summary, fault string) string {
 }
 
 // onlyComparativeLatency describes the run's breaches when every one is a
-// comparative latency budget broken in a stage in allows and no invariant
-// broke; else "".
+// comparative latency budget broken in a stage that in allows and no
+// invariant broke; else "".
 func onlyComparativeLatency(s *report.Summary, in func(report.Stage) bool) string {
 	for _, inv := range s.Invariants {
 		if inv.Result == report.InvariantBroken {
