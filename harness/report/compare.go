@@ -111,6 +111,10 @@ type Change struct {
 
 	Regression bool     `json:"regression"`
 	Why        []string `json:"why,omitempty"`
+	// MachineBound says which side's stage the rehearsal machine was the
+	// bottleneck of, and why: the row's latency is shown but not counted
+	// as a regression (its error rate still is).
+	MachineBound string `json:"machine_bound,omitempty"`
 }
 
 // Shift values.
@@ -166,9 +170,22 @@ func Compare(a, b *Profile, opts CompareOptions) *Comparison {
 	}
 	c.RowAlpha = opts.Alpha / float64(max(len(pairs), 1))
 	for _, p := range pairs {
-		c.Rows = append(c.Rows, compareRow(p[0], p[1], c.RowAlpha, opts))
+		c.Rows = append(c.Rows, compareRow(p[0], p[1], c.RowAlpha, opts, machineBound(a, b, p[1].Stage)))
 	}
 	return c
+}
+
+// machineBound says on which side, and why, the rehearsal machine was the
+// bottleneck of stage; "" when on neither.
+func machineBound(a, b *Profile, stage string) string {
+	var out []string
+	if why, ok := a.MachineBound[stage]; ok {
+		out = append(out, "in A: "+why)
+	}
+	if why, ok := b.MachineBound[stage]; ok {
+		out = append(out, "in B: "+why)
+	}
+	return strings.Join(out, "; ")
 }
 
 func profileLabel(p *Profile) string {
@@ -189,8 +206,11 @@ func sideOf(r ProfileRow) Side {
 	}
 }
 
-func compareRow(ra, rb ProfileRow, alpha float64, opts CompareOptions) Change {
-	ch := Change{Stage: rb.Stage, Endpoint: rb.Endpoint, A: sideOf(ra), B: sideOf(rb)}
+// compareRow compares one stage and endpoint; machineBound, when not "",
+// says on which side and why the machine was the bottleneck of the stage:
+// the row's latency then does not count toward a regression.
+func compareRow(ra, rb ProfileRow, alpha float64, opts CompareOptions, machineBound string) Change {
+	ch := Change{Stage: rb.Stage, Endpoint: rb.Endpoint, A: sideOf(ra), B: sideOf(rb), MachineBound: machineBound}
 	ch.RateChange = relChange(ch.A.Rate, ch.B.Rate)
 	ch.P50Change = relChange(ch.A.P50, ch.B.P50)
 	ch.P95Change = relChange(ch.A.P95, ch.B.P95)
@@ -221,7 +241,7 @@ func compareRow(ra, rb ProfileRow, alpha float64, opts CompareOptions) Change {
 		}
 	}
 	if bound := opts.MaxRegression; bound > 0 {
-		if ch.LatencyShift == ShiftSlower {
+		if ch.LatencyShift == ShiftSlower && ch.MachineBound == "" {
 			minDelta := ms(opts.MinDelta)
 			n := min(ra.Latency.N, rb.Latency.N)
 			for _, q := range []struct {
@@ -292,8 +312,11 @@ func (c *Comparison) WriteText(w io.Writer) error {
 			errs = fmt.Sprintf("%s (p=%.1g)", errs, r.ErrorP)
 		}
 		mark := ""
-		if r.Regression {
+		switch {
+		case r.Regression:
 			mark = "  REGRESSION"
+		case r.MachineBound != "":
+			mark = "  latency not judged (machine-bound)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Stage, r.Endpoint,
@@ -312,6 +335,17 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	}
 	for _, s := range c.OnlyInB {
 		fmt.Fprintf(w, "only in B: %s\n", s)
+	}
+	bound := map[string]string{}
+	var stages []string
+	for _, r := range c.Rows {
+		if _, ok := bound[r.Stage]; r.MachineBound != "" && !ok {
+			bound[r.Stage] = r.MachineBound
+			stages = append(stages, r.Stage)
+		}
+	}
+	for _, st := range stages {
+		fmt.Fprintf(w, "latency not judged in %s: the rehearsal machine, not a platform, was the bottleneck %s\n", st, bound[st])
 	}
 	fmt.Fprintf(w, "\ntest: %s; α=%g (%.2g per row)\n", c.Test, c.Alpha, c.RowAlpha)
 	sig := c.Significant()

@@ -37,7 +37,7 @@ func TestRegressionNeedsRequestsBeyondThePercentile(t *testing.T) {
 	} {
 		a := row(tc.n, 10*time.Millisecond, 40*time.Millisecond)
 		b := row(tc.n, 12*time.Millisecond, 90*time.Millisecond)
-		ch := compareRow(a, b, DefaultAlpha, opts)
+		ch := compareRow(a, b, DefaultAlpha, opts, "")
 		require.Equal(t, ShiftSlower, ch.LatencyShift, "n=%d", tc.n)
 		var got []string
 		for _, w := range ch.Why {

@@ -80,6 +80,65 @@ func TestCompareFindsInjectedLatency(t *testing.T) {
 	}
 }
 
+// A stage the rehearsal machine was the bottleneck of, on either side,
+// measured the machine: its latency is shown but is not a regression, as
+// a run does not judge that stage's latency budgets. Its error rate still
+// counts. A baseline file keeps the judgement.
+func TestCompareDoesNotJudgeLatencyOfAMachineBoundStage(t *testing.T) {
+	clean := writeRun(t, reporttest.Options{RunID: "clean", Seed: 42, Noise: 1})
+	slow := reporttest.Options{RunID: "toxic", Seed: 42, Noise: 2,
+		TargetLatency: &reporttest.LatencyFault{Stage: 3, Extra: 80 * time.Millisecond}}
+	require.NotEmpty(t, report.Compare(loadProfile(t, clean), loadProfile(t, writeRun(t, slow)), report.CompareOptions{MaxRegression: 0.10}).Regressions(),
+		"the fault regresses the stage when the machine kept up")
+
+	bound := slow
+	bound.RunID, bound.Saturated = "toxic-saturated", 3
+	savedClean := loadProfile(t, filepath.Join(clean, report.ProfileFile))
+	for _, tc := range []struct {
+		name string
+		a, b *report.Profile
+		side string
+	}{
+		{"in B", loadProfile(t, clean), loadProfile(t, writeRun(t, bound)), "in B: "},
+		{"in A", loadProfile(t, writeRun(t, bound)), savedClean, "in A: "},
+	} {
+		c := report.Compare(tc.a, tc.b, report.CompareOptions{MaxRegression: 0.10})
+		require.Empty(t, c.Regressions(), tc.name)
+		var notJudged int
+		for _, r := range c.Rows {
+			if r.Stage != "ramp-50" {
+				require.Empty(t, r.MachineBound, "%s: %s/%s", tc.name, r.Stage, r.Endpoint)
+				continue
+			}
+			notJudged++
+			require.Contains(t, r.MachineBound, tc.side+"cpu", tc.name)
+		}
+		require.NotZero(t, notJudged, tc.name)
+		var text bytes.Buffer
+		require.NoError(t, c.WriteText(&text))
+		require.Contains(t, text.String(), "latency not judged in ramp-50: the rehearsal machine, not a platform, was the bottleneck "+tc.side, tc.name)
+		require.NotContains(t, text.String(), "REGRESSION", tc.name)
+	}
+
+	// A baseline file carries the judgement.
+	dir := writeRun(t, bound)
+	fromFile := loadProfile(t, filepath.Join(dir, report.ProfileFile))
+	require.Contains(t, fromFile.MachineBound, "ramp-50")
+	require.Len(t, fromFile.MachineBound, 1)
+
+	// More errors in a machine-bound stage still regress it.
+	h12 := reporttest.Options{RunID: "h12", Seed: 9, Noise: 1, RouterTimeouts: true, Saturated: 2}
+	c := report.Compare(loadProfile(t, writeRun(t, reporttest.Options{RunID: "clean", Seed: 9, Noise: 1})), loadProfile(t, writeRun(t, h12)), report.CompareOptions{MaxRegression: 0.10})
+	var found bool
+	for _, r := range c.Regressions() {
+		require.Equal(t, "ramp-25", r.Stage)
+		require.NotEmpty(t, r.MachineBound)
+		require.Equal(t, report.ShiftHigher, r.ErrorShift)
+		found = true
+	}
+	require.True(t, found, "H12s in a machine-bound ramp-25 still raise its error rate")
+}
+
 func TestCompareFindsMoreErrors(t *testing.T) {
 	a := loadProfile(t, writeRun(t, reporttest.Options{RunID: "clean", Seed: 9, Noise: 1}))
 	b := loadProfile(t, writeRun(t, reporttest.Options{RunID: "h12", Seed: 9, Noise: 1, RouterTimeouts: true}))

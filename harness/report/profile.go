@@ -35,6 +35,26 @@ type Profile struct {
 	// or the "history".
 	Source string       `json:"source"`
 	Rows   []ProfileRow `json:"rows"`
+	// MachineBound names the stages in which the rehearsal machine, not a
+	// platform, was the bottleneck, each with the judgement's reasons
+	// (summary stages[].machine.saturation). Their latency measured the
+	// machine: Compare shows it and does not count it as a regression,
+	// as a run does not judge those stages' latency budgets.
+	MachineBound map[string]string `json:"machine_bound,omitempty"`
+}
+
+// NoteMachineBound records which of stages the rehearsal machine was the
+// bottleneck of.
+func (p *Profile) NoteMachineBound(stages []Stage) {
+	for _, st := range stages {
+		if st.Machine == nil || !st.Machine.Saturation.Saturated {
+			continue
+		}
+		if p.MachineBound == nil {
+			p.MachineBound = map[string]string{}
+		}
+		p.MachineBound[st.Name] = st.Machine.Saturation.Why()
+	}
 }
 
 // ProfileRow is one stage and endpoint of a Profile.
@@ -153,6 +173,7 @@ func BuildProfile(dir string) (*Profile, error) {
 	var order []string
 	if s, err := ReadSummary(dir); err == nil {
 		p.RunID, p.Scenario, p.Seed = s.RunID, s.Scenario, s.Seed
+		p.NoteMachineBound(s.Stages)
 		for _, st := range s.Stages {
 			order = append(order, st.Name)
 		}

@@ -249,7 +249,7 @@ func (r *rehearsal) summary(ops []history.Op, results []oracle.Result, stopErr e
 	}
 	var regressions []string
 	if r.opts.Baseline != "" {
-		rs, err := r.baselineRegressions()
+		rs, err := r.baselineRegressions(s.Stages)
 		if err != nil {
 			regressions = append(regressions, "baseline: "+err.Error())
 		}
@@ -294,8 +294,10 @@ func (r *rehearsal) rollbackDuration(ops []history.Op) float64 {
 	return last.Sub(at).Seconds()
 }
 
-// baselineRegressions compares this run with the baseline profile.
-func (r *rehearsal) baselineRegressions() ([]report.Change, error) {
+// baselineRegressions compares this run, whose stages are stages, with the
+// baseline profile. The summary is not written yet: the stages say where
+// the machine was the bottleneck.
+func (r *rehearsal) baselineRegressions(stages []report.Stage) ([]report.Change, error) {
 	base, err := report.LoadProfile(r.opts.Baseline)
 	if err != nil {
 		return nil, err
@@ -304,6 +306,7 @@ func (r *rehearsal) baselineRegressions() ([]report.Change, error) {
 	if err != nil {
 		return nil, err
 	}
+	cur.NoteMachineBound(stages)
 	return report.Compare(base, cur, report.CompareOptions{MaxRegression: r.opts.MaxRegression}).Regressions(), nil
 }
 
