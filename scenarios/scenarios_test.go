@@ -617,48 +617,47 @@ func TestSameSeedSameRun(t *testing.T) {
 
 	// As a regression benchmark: the two runs compare without a regression;
 	// a third with latency injected on the target's database link is
-	// reported as one.
-	requireNoRegression(t, a, b, "two runs of one seed")
+	// reported as one, in the stage with the fault only.
+	clean := func() *harness.Outcome { return harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin)) }
+	requireNoRegression(t, a, b, "two runs of one seed", clean)
 
-	body, err := os.ReadFile(f)
-	require.NoError(t, err)
-	slow := filepath.Join(t.TempDir(), "smoke-slow-db.yaml")
-	require.NoError(t, os.WriteFile(slow, []byte(strings.Replace(string(body),
-		"  - set_weights: {heroku: 0, aws: 100}",
-		"  - set_weights: {heroku: 0, aws: 100}\n  - fault: {kind: latency, target: \"aws->postgres\", params: {latency: 40ms}}", 1)), 0o644))
-	// The copy's trace paths are relative to the scenarios folder.
-	body2, err := os.ReadFile(slow)
-	require.NoError(t, err)
-	wd, err := os.Getwd()
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(slow, []byte(strings.ReplaceAll(string(body2), "../fixtures/", filepath.Join(wd, "..", "fixtures")+"/")), 0o644))
-	c := harness.Options{Quick: true, ServiceBinary: bin, Out: filepath.Join(t.TempDir(), "slow")}
-	slowRun, err := harness.RunScenario(context.Background(), slow, c)
-	require.NoError(t, err)
-	pa, err := report.LoadProfile(a.Dir)
-	require.NoError(t, err)
-	ps, err := report.LoadProfile(slowRun.Dir)
-	require.NoError(t, err)
-	cmp := report.Compare(pa, ps, report.CompareOptions{MaxRegression: 0.1})
-	var regressed []string
-	for _, ch := range cmp.Regressions() {
-		regressed = append(regressed, ch.Stage+" "+ch.Endpoint)
+	slow := variant(t, f, "  - set_weights: {heroku: 0, aws: 100}",
+		"  - set_weights: {heroku: 0, aws: 100}\n  - fault: {kind: latency, target: \"aws->postgres\", params: {latency: 40ms}}")
+	slowRun := func() *harness.Outcome {
+		out, err := harness.RunScenario(context.Background(), slow, harness.Options{Quick: true, ServiceBinary: bin, Out: filepath.Join(t.TempDir(), "slow")})
+		require.NoError(t, err)
+		return out
 	}
-	var table strings.Builder
-	require.NoError(t, cmp.WriteText(&table))
-	t.Logf("the first run against the one with a slow target database:\n%s", table.String())
 	last := a.Summary.Stages[len(a.Summary.Stages)-1].Name
-	if len(regressed) == 0 {
+	// elsewhere lists the rows that regressed outside the faulted stage.
+	elsewhere := func(c *report.Comparison) []string {
+		var out []string
+		for _, ch := range c.Regressions() {
+			if ch.Stage != last {
+				out = append(out, ch.Stage+"/"+ch.Endpoint)
+			}
+		}
+		return out
+	}
+	slowOut := slowRun()
+	cmp := compareRuns(t, a, slowOut, 0.1)
+	if other := elsewhere(cmp); len(other) > 0 {
+		// A leak of the fault into earlier stages regresses them again;
+		// a disturbance of the run the sampler did not see does not.
+		t.Logf("the run with a slow target database regressed outside its faulted stage (%v); running it again to tell a cause from a disturbance:\n%s\nfirst run: %s\nslow run: %s", other, textOf(t, cmp), runEvidence(a.Dir), runEvidence(slowOut.Dir))
+		slowOut = slowRun()
+		cmp = compareRuns(t, a, slowOut, 0.1)
+	}
+	t.Logf("the first run against the one with a slow target database:\n%s", textOf(t, cmp))
+	if len(cmp.Regressions()) == 0 {
 		for _, r := range cmp.Rows {
 			if r.Stage == last && r.MachineBound != "" {
 				t.Skipf("the stage with the slow database could not be judged: the rehearsal machine was its bottleneck %s", r.MachineBound)
 			}
 		}
 	}
-	require.NotEmpty(t, regressed, "40 ms on every database round trip of the target's last stage is a regression:\n%s", table.String())
-	for _, r := range regressed {
-		require.True(t, strings.HasPrefix(r, last), "only the stage with the fault regressed: %v\n%s\nfirst run: %s\nslow run: %s", regressed, table.String(), runEvidence(a.Dir), runEvidence(slowRun.Dir))
-	}
+	require.NotEmpty(t, cmp.Regressions(), "40 ms on every database round trip of the target's last stage is a regression:\n%s", textOf(t, cmp))
+	require.Empty(t, elsewhere(cmp), "only the stage with the fault regressed:\n%s\nfirst run: %s\nslow run: %s", textOf(t, cmp), runEvidence(a.Dir), runEvidence(slowOut.Dir))
 }
 
 // request is a planned request as the history shows it.
@@ -713,7 +712,10 @@ func TestShardedRunSendsWhatOneProcessSends(t *testing.T) {
 	bin := couponapitest.Binary(t)
 	const f = "smoke.yaml"
 	one := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin))
-	two := harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin), harness.Shards(2, "in-process"))
+	sharded := func() *harness.Outcome {
+		return harness.Run(t, f, harness.Quick(), harness.ServiceBinary(bin), harness.Shards(2, "in-process"))
+	}
+	two := sharded()
 	requireSameRequests(t, one.Dir, two.Dir)
 	require.Empty(t, one.Summary.Shards)
 	require.Len(t, two.Summary.Shards, 2)
@@ -727,7 +729,7 @@ func TestShardedRunSendsWhatOneProcessSends(t *testing.T) {
 	}
 	// The results folders compare (cutover compare), and the sharded one
 	// keeps each worker's log.
-	requireNoRegression(t, one, two, "one process against two shards")
+	requireNoRegression(t, one, two, "one process against two shards", sharded)
 	for i := range 2 {
 		b, err := os.ReadFile(filepath.Join(two.Dir, report.WorkerLogsDir, fmt.Sprintf("shard-%d.log", i)))
 		require.NoError(t, err)
@@ -736,33 +738,49 @@ func TestShardedRunSendsWhatOneProcessSends(t *testing.T) {
 }
 
 // requireNoRegression compares two runs as `cutover compare` does (at most
-// 50 % worse): no endpoint of any stage may regress, except in a stage
-// where either run's machine was the bottleneck — that measured the
-// machine, so its latency is not compared (as its gates were not judged).
-func requireNoRegression(t *testing.T, a, b *harness.Outcome, what string) {
+// 50 % worse): no endpoint of any stage may regress. A stage either run's
+// machine was the bottleneck of is not compared (Compare does not judge
+// its latency, as its gates were not judged). A regression is either a
+// cause in what b ran or a disturbance of b's run that the machine's
+// sampler did not see — on an idle machine one smoke run in several dozen
+// ran whole with p99 10 → 40 ms, and CI's stop 29 failed on one — so b's
+// configuration runs once more (again): a cause regresses again.
+func requireNoRegression(t *testing.T, a, b *harness.Outcome, what string, again func() *harness.Outcome) {
 	t.Helper()
-	require.Empty(t, regressions(t, a, b), what)
+	c := compareRuns(t, a, b, 0.5)
+	if len(c.Regressions()) == 0 {
+		return
+	}
+	t.Logf("%s: the second regressed; running it again to tell a cause from a disturbance:\n%s\nfirst run: %s\nsecond run: %s", what, textOf(t, c), runEvidence(a.Dir), runEvidence(b.Dir))
+	b2 := again()
+	c = compareRuns(t, a, b2, 0.5)
+	require.Empty(t, c.Regressions(), "%s, run again:\n%s\nfirst run: %s\nsecond run: %s", what, textOf(t, c), runEvidence(a.Dir), runEvidence(b2.Dir))
 }
 
-// regressions are the endpoints of b's stages more than 50 % slower than
-// a's, as `cutover compare` finds them, but for stages where either run's
-// machine was the bottleneck (logged).
-func regressions(t *testing.T, a, b *harness.Outcome) []report.Change {
+// compareRuns compares b against a as `cutover compare --max-regression`
+// does, and logs the rows whose latency was not judged because a run's
+// machine was the bottleneck of their stage.
+func compareRuns(t *testing.T, a, b *harness.Outcome, bound float64) *report.Comparison {
 	t.Helper()
 	pa, err := report.LoadProfile(a.Dir)
 	require.NoError(t, err)
 	pb, err := report.LoadProfile(b.Dir)
 	require.NoError(t, err)
-	same := report.Compare(pa, pb, report.CompareOptions{MaxRegression: 0.5})
-	var unexplained []report.Change
-	for _, ch := range same.Regressions() {
-		if why := saturatedIn(ch.Stage, a.Summary, b.Summary); why != "" {
-			t.Logf("not compared: %s/%s regressed (%s), but %s", ch.Stage, ch.Endpoint, strings.Join(ch.Why, ", "), why)
-			continue
+	c := report.Compare(pa, pb, report.CompareOptions{MaxRegression: bound})
+	for _, ch := range c.Rows {
+		if ch.MachineBound != "" && ch.LatencyShift == report.ShiftSlower {
+			t.Logf("not compared: %s/%s was slower, but the rehearsal machine was the bottleneck %s", ch.Stage, ch.Endpoint, ch.MachineBound)
 		}
-		unexplained = append(unexplained, ch)
 	}
-	return unexplained
+	return c
+}
+
+// textOf is a comparison as `cutover compare` prints it.
+func textOf(t *testing.T, c *report.Comparison) string {
+	t.Helper()
+	var b strings.Builder
+	require.NoError(t, c.WriteText(&b))
+	return b.String()
 }
 
 // requireReportRenders opens the run's report.html in headless Chromium and
@@ -843,7 +861,7 @@ func TestDockerDriverCarriesTheDefaultRehearsal(t *testing.T) {
 	}
 	requireSameRequests(t, embedded.Dir, containers.Dir)
 	requireSameJudgement(t, embedded, containers)
-	slower := regressions(t, embedded, containers)
+	slower := compareRuns(t, embedded, containers, 0.5).Regressions()
 	var compared []string
 	for i, st := range containers.Summary.Stages {
 		e := embedded.Summary.Stages[i]
