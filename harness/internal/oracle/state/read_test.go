@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,6 +124,51 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Redemption: &api.VoucherRedemption{Quantity: &q, RedeemedQuantity: 3}})
 	default:
 		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+// TestReadProbesTheTargetsAtOnce: each target answers its first validate
+// only once every target has one in flight, so probing them in turn would
+// leave the first waiting for the others and answering 503.
+func TestReadProbesTheTargetsAtOnce(t *testing.T) {
+	f := &fakeAPI{}
+	const targets = 3
+	var mu sync.Mutex
+	arrived, all := 0, make(chan struct{})
+	arrive := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if arrived++; arrived == targets {
+			close(all)
+		}
+	}
+	var urls []string
+	for range targets {
+		var first sync.Once
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/validate") {
+				first.Do(arrive)
+				select {
+				case <-all:
+				case <-time.After(5 * time.Second):
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+			}
+			f.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	st, err := Read(context.Background(), Source{ServiceURL: urls[0], ProbeURLs: urls, AppID: "app", AppToken: "secret"})
+	require.NoError(t, err)
+	ok, why := st.Has(Validations)
+	require.True(t, ok, why)
+	require.Len(t, st.Validations, 3*targets, "every changed voucher on every target")
+	for k, u := range urls { // in the order of the targets
+		for _, v := range st.Validations[3*k : 3*k+3] {
+			require.Equal(t, u, v.Target)
+		}
 	}
 }
 
