@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cutover/cutover/internal/testsupport"
 )
 
 // TestREADMEAWSCLI runs the README's AWS CLI block verbatim, as a user
@@ -30,7 +32,7 @@ func TestREADMEAWSCLI(t *testing.T) {
 		t.Skip("the AWS CLI is not installed (apt-get install awscli, or make deps): ", err)
 	}
 	block := readmeBlock(t, "## Route53 with the AWS CLI", "```sh\n")
-	bin := buildCutover(t)
+	bin := testsupport.Binary(t, "github.com/cutover/cutover/cmd/cutover")
 
 	for _, tc := range []struct {
 		name     string
@@ -77,18 +79,6 @@ func readmeBlock(t *testing.T, heading, fence string) string {
 	k := strings.Index(body, "\n```\n")
 	require.GreaterOrEqual(t, k, 0, "unterminated block after %q", heading)
 	return body[:k+1]
-}
-
-// buildCutover builds this command into a temporary folder, as
-// `go install` would.
-func buildCutover(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", dir+"/", ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "build cutover: %s", out)
-	return filepath.Join(dir, "cutover")
 }
 
 type infraUp struct {

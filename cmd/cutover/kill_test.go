@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cutover/cutover/couponapi/api"
 	"github.com/cutover/cutover/harness/stack/docker"
 	"github.com/cutover/cutover/internal/dockerengine"
 	"github.com/cutover/cutover/internal/testsupport"
@@ -35,15 +36,12 @@ func TestKilledDockerRunLeavesNothing(t *testing.T) {
 	local := docker.LocalImages()
 	testsupport.RequireImages(t, cli, local.Postgres, local.Redis, local.Mongo, local.LocalStack, local.Toxiproxy, local.Service, docker.ReaperImage)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "cutover")
-	// The run looks for the reference service's binary next to cutover
-	// (the docker driver runs its image, built by make images).
-	build := exec.Command("go", "build", "-o", dir+"/", ".", "../couponapi")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "build cutover: %s", out)
+	bin := testsupport.Binary(t, "github.com/cutover/cutover/cmd/cutover")
+	// The run wants the reference service's binary, although the docker
+	// driver runs its image (built by make images).
+	svc := testsupport.Binary(t, api.ServicePackage)
 
-	cmd := exec.Command(bin, "run", "../../scenarios/smoke.yaml", "--infra", "docker", "--out", filepath.Join(dir, "results"))
+	cmd := exec.Command(bin, "run", "../../scenarios/smoke.yaml", "--infra", "docker", "--service-binary", svc, "--out", filepath.Join(dir, "results"))
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr strings.Builder

@@ -88,6 +88,20 @@ func ServiceBinary(t testing.TB) string {
 	return bin
 }
 
+// Binary builds the main package pkg (an import path of this module, e.g.
+// "github.com/cutover/cutover/cmd/cutover") as a static binary, cached by
+// internal/gobuild, and returns its path; it stops the test on failure.
+func Binary(t testing.TB, pkg string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, err := gobuild.Binary(ctx, pkg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 // SyncBuffer is a bytes.Buffer safe for concurrent writers and readers: a
 // platform's log stream written by its goroutines while a test reads it.
 type SyncBuffer struct {

@@ -11,15 +11,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cutover/cutover/internal/gobuild"
 )
 
 func buildPause(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pause")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin, err := gobuild.Binary(t.Context(), "github.com/cutover/cutover/images/kind/pause", "")
+	require.NoError(t, err)
 	return bin
 }
 
