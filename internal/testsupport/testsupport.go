@@ -69,9 +69,7 @@ const ServicePackage = "github.com/cutover/cutover/internal/testsupport/testserv
 // BuildService builds the test service (a static binary, cached by
 // internal/gobuild) and returns its path, for a TestMain.
 func BuildService() (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bin, err := gobuild.Binary(ctx, ServicePackage, "")
+	bin, err := build(ServicePackage)
 	if err != nil {
 		return "", fmt.Errorf("build the test service: %w", err)
 	}
@@ -93,13 +91,19 @@ func ServiceBinary(t testing.TB) string {
 // internal/gobuild, and returns its path; it stops the test on failure.
 func Binary(t testing.TB, pkg string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bin, err := gobuild.Binary(ctx, pkg, "")
+	bin, err := build(pkg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// build builds the main package pkg with internal/gobuild, allowing it
+// five minutes (a cold build cache).
+func build(pkg string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return gobuild.Binary(ctx, pkg, "")
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers and readers: a
