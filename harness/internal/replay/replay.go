@@ -389,17 +389,22 @@ func (r *Replayer) Replay(ctx context.Context, st Stage) (Result, error) {
 // connections evolve the same way in every run whatever the answers; and
 // it skips rollbacks whose redeem is known not to have succeeded.
 //
-// Each request is sent from a goroutine of its own, at most
-// Config.MaxWorkers at a time to one platform address: a platform whose
-// answers stall holds only its own requests, never another's, and the
-// loop never waits for a free one. With one pool of workers for both
-// platforms, Heroku holding every request past its router window took
-// every worker, and the requests the weights sent to AWS waited for one —
-// sent late, their latency (measured from the intended time) was Heroku's
-// stall.
+// Each request is sent from a worker of its platform address's lane
+// (see lane), at most Config.MaxWorkers of them: a platform whose answers
+// stall holds only its own requests, never another's, and the loop never
+// waits for a free worker. With one pool of workers for both platforms,
+// Heroku holding every request past its router window took every worker,
+// and the requests the weights sent to AWS waited for one — sent late,
+// their latency (measured from the intended time) was Heroku's stall.
 func (r *Replayer) pace(ctx context.Context, src source, start time.Time, cl *client) {
 	var wg sync.WaitGroup
-	slots := map[netip.Addr]chan struct{}{}
+	lanes := map[netip.Addr]*lane{}
+	defer func() {
+		for _, l := range lanes {
+			l.close()
+		}
+		wg.Wait()
+	}()
 	// The resolver works for the clients' DNS model: its CPU is accounted
 	// to it (see package machine).
 	dnsLabels := machine.Labels(ctx, machine.DNSModel)
@@ -442,27 +447,15 @@ send:
 			}
 		}
 		// A request whose name did not resolve goes with the zero
-		// address's, and fails at once.
-		slot := slots[p.addr]
-		if slot == nil {
-			slot = make(chan struct{}, r.cfg.MaxWorkers)
-			slots[p.addr] = slot
+		// address's, and fails at once. The time until a worker takes it
+		// counts as the replayer's own (Result.Behind) while the lane has
+		// a worker for it: the pace loop and the scheduler, i.e. the
+		// machine, not a platform holding its workers.
+		l := lanes[p.addr]
+		if l == nil {
+			l = newLane(r.cfg.MaxWorkers, cl.first, cl.unsent, cl.rec.reached)
+			lanes[p.addr] = l
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Behind before any wait for the platform: the pace loop
-			// and the scheduler, i.e. the machine.
-			cl.rec.reached(time.Since(p.intended))
-			select {
-			case slot <- struct{}{}:
-			case <-ctx.Done():
-				cl.unsent(p)
-				return
-			}
-			defer func() { <-slot }()
-			cl.first(ctx, p)
-		}()
+		l.add(ctx, &wg, p)
 	}
-	wg.Wait()
 }
