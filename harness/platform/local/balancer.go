@@ -19,7 +19,7 @@ type target struct {
 	ready     atomic.Bool
 	inflight  atomic.Int64
 	proxy     *httputil.ReverseProxy
-	transport *http.Transport // this target's keep-alive connections only
+	transport *hop // this target's keep-alive connections only
 }
 
 // balancer is the ALB in front of the replicas: least outstanding
@@ -53,14 +53,7 @@ func (b *balancer) newTarget(name, addr string) *target {
 	// "new" to the replica's server) holds a Go http.Server's Shutdown
 	// for 5 s, longer than the termination grace: the replica would be
 	// SIGKILLed although it drained.
-	t := &target{addr: addr, name: name, transport: &http.Transport{
-		Proxy:               nil,
-		DialContext:         b.dialer.DialContext,
-		MaxIdleConns:        0,
-		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}}
+	t := &target{addr: addr, name: name, transport: &hop{addr: addr, dial: b.dialer.DialContext}}
 	t.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"

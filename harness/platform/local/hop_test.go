@@ -1,0 +1,129 @@
+package local
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestHopExchanges: the balancer's transport keeps connections alive
+// across exchanges, sends bodies, gives up a connection whose body was
+// not read to the end or that the target asked to close, sends a
+// body-less request again when a kept-alive connection was closed under
+// it, and fails at once when the request's context ends.
+func TestHopExchanges(t *testing.T) {
+	tests := []struct {
+		name string
+		// run sends through the client; it returns how many connections
+		// the target should have seen.
+		run func(t *testing.T, c *http.Client, url string, srv *httptest.Server) int
+	}{
+		{name: "keep-alive", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+			for i := range 20 {
+				require.Equal(t, "ok /x", hopGet(t, c, url+"/x"), "request %d", i)
+			}
+			return 1
+		}},
+		{name: "body", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+			for range 3 {
+				resp, err := c.Post(url+"/echo", "text/plain", strings.NewReader("voucher SAVE-1"))
+				require.NoError(t, err)
+				b, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				resp.Body.Close()
+				require.Equal(t, "voucher SAVE-1", string(b))
+			}
+			return 1
+		}},
+		{name: "body closed before its end", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+			for range 3 {
+				resp, err := c.Get(url + "/big")
+				require.NoError(t, err)
+				_, err = resp.Body.Read(make([]byte, 10))
+				require.NoError(t, err)
+				resp.Body.Close()
+			}
+			return 3
+		}},
+		{name: "target asks to close", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+			for range 3 {
+				require.Equal(t, "ok /close", hopGet(t, c, url+"/close"))
+			}
+			return 3
+		}},
+		{name: "closed under it", run: func(t *testing.T, c *http.Client, url string, srv *httptest.Server) int {
+			require.Equal(t, "ok /x", hopGet(t, c, url+"/x"))
+			srv.Config.SetKeepAlivesEnabled(false) // closes the idle connection
+			srv.Config.SetKeepAlivesEnabled(true)
+			time.Sleep(50 * time.Millisecond)
+			require.Equal(t, "ok /y", hopGet(t, c, url+"/y"), "sent again on a new connection")
+			return 2
+		}},
+		{name: "context ends", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/stall", nil)
+			require.NoError(t, err)
+			began := time.Now()
+			_, err = c.Do(req)
+			require.Error(t, err)
+			require.Less(t, time.Since(began), time.Second)
+			require.Equal(t, "ok /x", hopGet(t, c, url+"/x"), "the next request gets a connection of its own")
+			return 2
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var conns atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/echo":
+					_, _ = io.Copy(w, r.Body)
+				case "/big":
+					_, _ = w.Write([]byte(strings.Repeat("x", 1<<20)))
+				case "/close":
+					w.Header().Set("Connection", "close")
+					_, _ = io.WriteString(w, "ok "+r.URL.Path)
+				case "/stall":
+					select {
+					case <-r.Context().Done():
+					case <-time.After(5 * time.Second):
+					}
+				default:
+					_, _ = io.WriteString(w, "ok "+r.URL.Path)
+				}
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			addr := srv.Listener.Addr().String()
+			h := &hop{addr: addr, dial: (&net.Dialer{}).DialContext}
+			defer h.CloseIdleConnections()
+			want := tt.run(t, &http.Client{Transport: h}, "http://"+addr, srv)
+			require.EqualValues(t, want, conns.Load())
+		})
+	}
+}
+
+func hopGet(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	return string(b)
+}
