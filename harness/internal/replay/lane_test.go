@@ -12,11 +12,11 @@ import (
 
 // laneProbe is what a test lane's workers did.
 type laneProbe struct {
-	mu              sync.Mutex
-	sent, dropped   []uint64
-	inFlight, peak  int
-	release         chan struct{} // when set, a send waits for it
-	reachedN, early atomic.Int64
+	mu             sync.Mutex
+	sent, dropped  []uint64
+	inFlight, peak int
+	release        chan struct{} // when set, a send waits for it
+	reachedN       atomic.Int64
 }
 
 func (pr *laneProbe) lane(workers int) *lane {
