@@ -78,9 +78,9 @@ func (h *hop) CloseIdleConnections() {
 
 // RoundTrip sends req on a kept-alive connection and reads the response
 // head; the connection returns to the pool when its body has been read to
-// the end. A request without a body that finds a kept-alive connection
-// closed under it (nothing came back) is sent once more on a new one, as
-// net/http's Transport does.
+// the end. A request that finds a kept-alive connection closed under it
+// (nothing came back) is sent once more on a new one when net/http's
+// Transport would (see replayable).
 func (h *hop) RoundTrip(req *http.Request) (*http.Response, error) {
 	for {
 		c, reused, err := h.get(req.Context())
@@ -92,11 +92,29 @@ func (h *hop) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		_ = c.conn.Close()
-		replayable := req.Body == nil || req.Body == http.NoBody
-		if !reused || !replayable || req.Context().Err() != nil || !closedUnder(err) {
+		if !reused || !replayable(req) || req.Context().Err() != nil || !closedUnder(err) {
 			return nil, err
 		}
 	}
+}
+
+// replayable says whether req may be sent again after a kept-alive
+// connection failed under it, by net/http's Transport's rule — a method
+// that is idempotent, or an Idempotency-Key — with no body (a proxied
+// request's body cannot be read twice). A
+// rollback (a POST without a body) is not: the replica may have done it
+// and died before answering.
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
 }
 
 // closedUnder says whether err is a kept-alive connection found closed by

@@ -67,6 +67,34 @@ func TestHopExchanges(t *testing.T) {
 			require.Equal(t, "ok /y", hopGet(t, c, url+"/y"), "sent again on a new connection")
 			return 2
 		}},
+		{name: "a POST is sent again only with a key", run: func(t *testing.T, c *http.Client, url string, srv *httptest.Server) int {
+			closeIdle := func() {
+				srv.Config.SetKeepAlivesEnabled(false)
+				srv.Config.SetKeepAlivesEnabled(true)
+				time.Sleep(50 * time.Millisecond)
+			}
+			rollback := func(key string) error {
+				req, err := http.NewRequest(http.MethodPost, url+"/v1/redemptions/r1/rollback", nil)
+				require.NoError(t, err)
+				if key != "" {
+					req.Header.Set("Idempotency-Key", key)
+				}
+				resp, err := c.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body) // the connection goes back to the pool
+					resp.Body.Close()
+				}
+				return err
+			}
+			require.Equal(t, "ok /x", hopGet(t, c, url+"/x"))
+			closeIdle()
+			require.NoError(t, rollback("k1"), "with an Idempotency-Key it is sent again on a new connection")
+			closeIdle()
+			// Without one, the replica may have done it and died before
+			// answering: the client gets the error, as from net/http.
+			require.Error(t, rollback(""))
+			return 2
+		}},
 		{name: "context ends", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
