@@ -349,7 +349,7 @@ func TestShardWorkersAsIndexedJobOnKind(t *testing.T) {
 	if known == "" {
 		requireSameJudgement(t, one, two)
 	} else {
-		require.Equal(t, invariantResults(one.Summary), invariantResults(two.Summary), "invariants")
+		requireSameInvariants(t, one, two)
 	}
 
 	// worker-lost is smoke with shards and another fault: routing does
@@ -406,6 +406,24 @@ func continueOnBreach(t *testing.T, file string) string {
 	return out
 }
 
+// requireSameInvariants checks that two runs got the same invariant
+// results; when they did not, the failure names each run's folder and why
+// its invariants that did not hold did not (an unknown one's missing
+// evidence).
+func requireSameInvariants(t *testing.T, one, two *harness.Outcome) {
+	t.Helper()
+	why := func(out *harness.Outcome) []string {
+		var w []string
+		for _, i := range out.Summary.Invariants {
+			if i.Result != "held" {
+				w = append(w, fmt.Sprintf("%s %s: %s", i.Name, i.Result, i.Reason))
+			}
+		}
+		return w
+	}
+	require.Equal(t, invariantResults(one.Summary), invariantResults(two.Summary), "invariants (%s: %q; %s: %q)", one.Dir, why(one), two.Dir, why(two))
+}
+
 // invariantResults is each invariant's result in a run.
 func invariantResults(s *report.Summary) map[string]string {
 	out := map[string]string{}
@@ -421,7 +439,7 @@ func invariantResults(s *report.Summary) map[string]string {
 // such a run is evidence about the machine, not the platforms.
 func requireSameJudgement(t *testing.T, one, two *harness.Outcome) {
 	t.Helper()
-	require.Equal(t, invariantResults(one.Summary), invariantResults(two.Summary), "invariants")
+	requireSameInvariants(t, one, two)
 	if one.Summary.Verdict == two.Summary.Verdict {
 		return
 	}
