@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,15 +25,15 @@ func TestHopExchanges(t *testing.T) {
 		name string
 		// run sends through the client; it returns how many connections
 		// the target should have seen.
-		run func(t *testing.T, c *http.Client, url string, srv *httptest.Server) int
+		run func(t *testing.T, c *http.Client, url string, closeIdle func()) int
 	}{
-		{name: "keep-alive", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+		{name: "keep-alive", run: func(t *testing.T, c *http.Client, url string, _ func()) int {
 			for i := range 20 {
 				require.Equal(t, "ok /x", hopGet(t, c, url+"/x"), "request %d", i)
 			}
 			return 1
 		}},
-		{name: "body", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+		{name: "body", run: func(t *testing.T, c *http.Client, url string, _ func()) int {
 			for range 3 {
 				resp, err := c.Post(url+"/echo", "text/plain", strings.NewReader("voucher SAVE-1"))
 				require.NoError(t, err)
@@ -43,7 +44,7 @@ func TestHopExchanges(t *testing.T) {
 			}
 			return 1
 		}},
-		{name: "body closed before its end", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+		{name: "body closed before its end", run: func(t *testing.T, c *http.Client, url string, _ func()) int {
 			for range 3 {
 				resp, err := c.Get(url + "/big")
 				require.NoError(t, err)
@@ -53,26 +54,19 @@ func TestHopExchanges(t *testing.T) {
 			}
 			return 3
 		}},
-		{name: "target asks to close", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+		{name: "target asks to close", run: func(t *testing.T, c *http.Client, url string, _ func()) int {
 			for range 3 {
 				require.Equal(t, "ok /close", hopGet(t, c, url+"/close"))
 			}
 			return 3
 		}},
-		{name: "closed under it", run: func(t *testing.T, c *http.Client, url string, srv *httptest.Server) int {
+		{name: "closed under it", run: func(t *testing.T, c *http.Client, url string, closeIdle func()) int {
 			require.Equal(t, "ok /x", hopGet(t, c, url+"/x"))
-			srv.Config.SetKeepAlivesEnabled(false) // closes the idle connection
-			srv.Config.SetKeepAlivesEnabled(true)
-			time.Sleep(50 * time.Millisecond)
+			closeIdle()
 			require.Equal(t, "ok /y", hopGet(t, c, url+"/y"), "sent again on a new connection")
 			return 2
 		}},
-		{name: "a POST is sent again only with a key", run: func(t *testing.T, c *http.Client, url string, srv *httptest.Server) int {
-			closeIdle := func() {
-				srv.Config.SetKeepAlivesEnabled(false)
-				srv.Config.SetKeepAlivesEnabled(true)
-				time.Sleep(50 * time.Millisecond)
-			}
+		{name: "a POST is sent again only with a key", run: func(t *testing.T, c *http.Client, url string, closeIdle func()) int {
 			rollback := func(key string) error {
 				req, err := http.NewRequest(http.MethodPost, url+"/v1/redemptions/r1/rollback", nil)
 				require.NoError(t, err)
@@ -95,7 +89,7 @@ func TestHopExchanges(t *testing.T) {
 			require.Error(t, rollback(""))
 			return 2
 		}},
-		{name: "context ends", run: func(t *testing.T, c *http.Client, url string, _ *httptest.Server) int {
+		{name: "context ends", run: func(t *testing.T, c *http.Client, url string, _ func()) int {
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/stall", nil)
@@ -129,17 +123,42 @@ func TestHopExchanges(t *testing.T) {
 					_, _ = io.WriteString(w, "ok "+r.URL.Path)
 				}
 			}))
-			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			var mu sync.Mutex
+			idle := map[net.Conn]bool{}
+			srv.Config.ConnState = func(conn net.Conn, s http.ConnState) {
 				if s == http.StateNew {
 					conns.Add(1)
 				}
+				mu.Lock()
+				defer mu.Unlock()
+				if s == http.StateIdle {
+					idle[conn] = true
+				} else {
+					delete(idle, conn)
+				}
+			}
+			// closeIdle closes, from the target's side, the connection
+			// the client keeps alive, once the target sees it idle (the
+			// client may read the answer before the server marks it).
+			closeIdle := func() {
+				require.Eventually(t, func() bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return len(idle) == 1
+				}, 5*time.Second, time.Millisecond)
+				mu.Lock()
+				for conn := range idle {
+					_ = conn.Close()
+				}
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond) // the client's side sees it closed
 			}
 			srv.Start()
 			defer srv.Close()
 			addr := srv.Listener.Addr().String()
 			h := &hop{addr: addr, dial: (&net.Dialer{}).DialContext}
 			defer h.CloseIdleConnections()
-			want := tt.run(t, &http.Client{Transport: h}, "http://"+addr, srv)
+			want := tt.run(t, &http.Client{Transport: h}, "http://"+addr, closeIdle)
 			require.EqualValues(t, want, conns.Load())
 		})
 	}
