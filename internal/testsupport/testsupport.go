@@ -3,7 +3,7 @@
 // image, a buffer that goroutines write while a test reads it, and the
 // docker tests' skips with a clear reason when no Docker engine answers,
 // when -short is given or when the local images of `make images` are
-// missing.
+// missing, and the latency benchmarks' side-by-side timing.
 package testsupport
 
 import (
@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -214,4 +215,36 @@ func buildError(r io.Reader) error {
 			return errors.New(m.Error)
 		}
 	}
+}
+
+// SideBySide times calls side by side for a latency benchmark: warm
+// rounds first (connections and pools), then at least floor rounds
+// whatever b.N, so that `make bench` (-benchtime 1x) gets percentiles too.
+// Each round makes every call once, rotating the order, so every call
+// shares the machine's noise. It returns each call's durations, sorted,
+// in the order of calls; the benchmark's timer covers the measured rounds.
+func SideBySide(b *testing.B, warm, floor int, calls ...func() time.Duration) [][]time.Duration {
+	b.Helper()
+	for range warm {
+		for _, call := range calls {
+			call()
+		}
+	}
+	n := max(b.N, floor)
+	took := make([][]time.Duration, len(calls))
+	for k := range took {
+		took[k] = make([]time.Duration, 0, n)
+	}
+	b.ResetTimer()
+	for i := range n {
+		for j := range calls {
+			k := (i + j) % len(calls)
+			took[k] = append(took[k], calls[k]())
+		}
+	}
+	b.StopTimer()
+	for _, s := range took {
+		slices.Sort(s)
+	}
+	return took
 }

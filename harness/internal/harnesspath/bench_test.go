@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/cutover/cutover/harness/route53"
 	"github.com/cutover/cutover/harness/stack/stacktest"
 	"github.com/cutover/cutover/harness/stats"
+	"github.com/cutover/cutover/internal/testsupport"
 )
 
 // The names and addresses of the weighted pair, as a rehearsal sets them
@@ -197,26 +197,14 @@ func BenchmarkHarnessPath(b *testing.B) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for range 100 { // warm every path's connections and pools
-		for _, p := range paths {
-			timed(p.call)
-		}
+	calls := make([]func() time.Duration, len(paths))
+	for k, p := range paths {
+		calls[k] = func() time.Duration { return timed(p.call) }
 	}
-
-	n := max(b.N, 1500)
-	took := make([][]time.Duration, len(paths))
-	b.ResetTimer()
-	for i := range n {
-		for j := range paths {
-			k := (i + j) % len(paths) // rotate the order
-			took[k] = append(took[k], timed(paths[k].call))
-		}
-	}
-	b.StopTimer()
+	took := testsupport.SideBySide(b, 100, 1500, calls...)
 	p50 := make([]float64, len(paths))
 	p99 := make([]float64, len(paths))
 	for k, p := range paths {
-		slices.Sort(took[k])
 		p50[k] = float64(stats.Quantile(took[k], 0.50)) / float64(time.Millisecond)
 		p99[k] = float64(stats.Quantile(took[k], 0.99)) / float64(time.Millisecond)
 		b.ReportMetric(p50[k], p.name+"_p50_ms")

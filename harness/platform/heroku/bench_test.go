@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/harness/stats"
+	"github.com/cutover/cutover/internal/testsupport"
 )
 
 // BenchmarkRouterOverhead calls one real dyno doing a small, realistic
@@ -57,25 +57,10 @@ func BenchmarkRouterOverhead(b *testing.B) {
 		}
 		return took
 	}
-	urls := []string{direct, routed, proxied}
-	for range 50 { // warm every path's connections
-		for _, u := range urls {
-			call(u)
-		}
-	}
-	n := max(b.N, 1500)
-	took := make([][]time.Duration, len(urls))
-	b.ResetTimer()
-	for i := range n {
-		for j := range urls {
-			k := (i + j) % len(urls) // rotate the order
-			took[k] = append(took[k], call(urls[k]))
-		}
-	}
-	b.StopTimer()
-	for _, s := range took {
-		slices.Sort(s)
-	}
+	took := testsupport.SideBySide(b, 50, 1500,
+		func() time.Duration { return call(direct) },
+		func() time.Duration { return call(routed) },
+		func() time.Duration { return call(proxied) })
 	d, r, p := took[0], took[1], took[2]
 	pct := func(s []time.Duration, q float64) float64 {
 		return float64(stats.Quantile(s, q)) / float64(time.Millisecond)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"slices"
 	"testing"
 	"time"
 
@@ -84,7 +83,7 @@ func BenchmarkTargetOverhead(b *testing.B) {
 	defer kp.Close(context.Background())
 	require.NoError(b, kp.Deploy(ctx, platform.ServiceSpec{Name: "testsvc", Image: image}, 2))
 
-	urls := []string{"http://" + lp.Endpoint() + "/", "http://" + kp.Endpoint() + "/"}
+	localURL, kindURL := "http://"+lp.Endpoint()+"/", "http://"+kp.Endpoint()+"/"
 	c := &http.Client{Timeout: 5 * time.Second}
 	get := func(url string) time.Duration {
 		began := time.Now()
@@ -96,24 +95,11 @@ func BenchmarkTargetOverhead(b *testing.B) {
 		require.Equal(b, http.StatusOK, resp.StatusCode)
 		return took
 	}
-	for range 50 { // warm the connections and the paths
-		for _, u := range urls {
-			get(u)
-		}
-	}
-	n := max(b.N, 2000)
-	took := [][]time.Duration{make([]time.Duration, 0, n), make([]time.Duration, 0, n)}
-	b.ResetTimer()
-	for i := range n {
-		for j := range urls {
-			k := (i + j) % len(urls)
-			took[k] = append(took[k], get(urls[k]))
-		}
-	}
-	b.StopTimer()
+	took := testsupport.SideBySide(b, 50, 2000,
+		func() time.Duration { return get(localURL) },
+		func() time.Duration { return get(kindURL) })
 	var p50, p99 [2]time.Duration
 	for k := range took {
-		slices.Sort(took[k])
 		p50[k], p99[k] = stats.Quantile(took[k], 0.50), stats.Quantile(took[k], 0.99)
 	}
 	µs := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/cutover/cutover/harness/stats"
+	"github.com/cutover/cutover/internal/testsupport"
 )
 
 // BenchmarkLoadBalancerOverhead measures, side by side in one run, the
@@ -56,28 +56,14 @@ func BenchmarkLoadBalancerOverhead(b *testing.B) {
 		}
 		return time.Since(start)
 	}
-	for range 200 { // warm every path's connections
-		for _, u := range urls {
-			do(u)
-		}
+	calls := make([]func() time.Duration, len(urls))
+	for k, u := range urls {
+		calls[k] = func() time.Duration { return do(u) }
 	}
-	n := max(b.N, 1500)
-	took := make([][]time.Duration, len(urls))
-	for k := range took {
-		took[k] = make([]time.Duration, 0, n)
-	}
-	b.ResetTimer()
-	for i := range n {
-		for j := range urls {
-			k := (i + j) % len(urls) // rotate the order
-			took[k] = append(took[k], do(urls[k]))
-		}
-	}
-	b.StopTimer()
+	took := testsupport.SideBySide(b, 200, 1500, calls...)
 	p50 := make([]time.Duration, len(urls))
 	p99 := make([]time.Duration, len(urls))
 	for k := range urls {
-		slices.Sort(took[k])
 		p50[k], p99[k] = stats.Quantile(took[k], 0.50), stats.Quantile(took[k], 0.99)
 	}
 	b.ReportMetric(micros(p50[0]), "direct-p50-µs")
