@@ -79,7 +79,7 @@ func (h *hop) CloseIdleConnections() {
 // RoundTrip sends req on a kept-alive connection and reads the response
 // head; the connection returns to the pool when its body has been read to
 // the end. A request that finds a kept-alive connection closed under it
-// (nothing came back) is sent once more on a new one when net/http's
+// (see closedUnder) is sent once more on a new one when net/http's
 // Transport would (see replayable).
 func (h *hop) RoundTrip(req *http.Request) (*http.Response, error) {
 	for {
@@ -101,9 +101,8 @@ func (h *hop) RoundTrip(req *http.Request) (*http.Response, error) {
 // replayable says whether req may be sent again after a kept-alive
 // connection failed under it, by net/http's Transport's rule — a method
 // that is idempotent, or an Idempotency-Key — with no body (a proxied
-// request's body cannot be read twice). A
-// rollback (a POST without a body) is not: the replica may have done it
-// and died before answering.
+// request's body cannot be read twice). A rollback (a POST without a
+// body) is not: the replica may have done it and died before answering.
 func replayable(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody {
 		return false
@@ -118,7 +117,11 @@ func replayable(req *http.Request) bool {
 }
 
 // closedUnder says whether err is a kept-alive connection found closed by
-// the other side before it answered.
+// the other side: the request could not be written, or the connection
+// ended before a whole answer head came (http.ReadResponse reports an end
+// before any byte as io.ErrUnexpectedEOF too). Only a replayable request
+// is sent again after it, so an idempotent one may reach the replica twice
+// — as HTTP allows for idempotent methods.
 func closedUnder(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)

@@ -17,9 +17,10 @@ import (
 
 // TestHopExchanges: the balancer's transport keeps connections alive
 // across exchanges, sends bodies, gives up a connection whose body was
-// not read to the end or that the target asked to close, sends a
-// body-less request again when a kept-alive connection was closed under
-// it, and fails at once when the request's context ends.
+// not read to the end or that the target asked to close, sends a request
+// again when a kept-alive connection was closed under it and net/http's
+// Transport would (an idempotent method or an Idempotency-Key), and fails
+// at once when the request's context ends.
 func TestHopExchanges(t *testing.T) {
 	tests := []struct {
 		name string
