@@ -55,11 +55,10 @@ func BenchmarkContainerCost(b *testing.B) {
 	defer cancel()
 	bin := imageBinary(ctx, b, cli, image, "/toxiproxy")
 
-	redisAddr := startProcess(b, redisBin, func(port int) []string {
+	redisAddr, _ := startProcess(b, redisBin, func(port int) []string {
 		return []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no"}
 	})
-	hostAPI := startProcess(b, bin, func(port int) []string { return []string{"-host", "127.0.0.1", "-port", strconv.Itoa(port)} })
-	hostPID := pidListening(b, hostAPI)
+	hostAPI, hostPID := startProcess(b, bin, func(port int) []string { return []string{"-host", "127.0.0.1", "-port", strconv.Itoa(port)} })
 	ctrAPI, ctrPID := startToxiproxyContainer(ctx, b, cli, image)
 
 	relays := []struct {
@@ -86,8 +85,9 @@ func BenchmarkContainerCost(b *testing.B) {
 	}
 	b.StopTimer()
 	perReq := func(i int) float64 { return float64(cpu[i].Microseconds()) / float64(requests) }
-	b.ReportMetric(perReq(0), "process_cpu_us/req")
-	b.ReportMetric(perReq(1), "container_cpu_us/req")
+	for i, r := range relays {
+		b.ReportMetric(perReq(i), r.name+"_cpu_us/req")
+	}
 	b.ReportMetric(perReq(1)/perReq(0), "container/process")
 }
 
@@ -128,8 +128,8 @@ func imageBinary(ctx context.Context, b *testing.B, cli *client.Client, image, p
 
 // startProcess starts bin with args(port) on a free loopback port, stopped
 // at the benchmark's end, and returns its address once it accepts
-// connections.
-func startProcess(b *testing.B, bin string, args func(port int) []string) string {
+// connections, and its pid.
+func startProcess(b *testing.B, bin string, args func(port int) []string) (string, int) {
 	b.Helper()
 	port, release, err := proc.FreePort("127.0.0.1")
 	if err != nil {
@@ -143,7 +143,7 @@ func startProcess(b *testing.B, bin string, args func(port int) []string) string
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	waitAccepting(b, addr)
-	return addr
+	return addr, cmd.Process.Pid
 }
 
 func waitAccepting(b *testing.B, addr string) {
@@ -160,35 +160,6 @@ func waitAccepting(b *testing.B, addr string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// pidListening is the pid of this benchmark's child that serves addr: the
-// Toxiproxy process started by startProcess (its only child with that
-// command line).
-func pidListening(b *testing.B, addr string) int {
-	b.Helper()
-	_, port, _ := net.SplitHostPort(addr)
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-		if fields[1] == strconv.Itoa(os.Getpid()) && strings.Contains(string(cmdline), "-port\x00"+port) {
-			return pid
-		}
-	}
-	b.Fatalf("no child of this process serves %s", addr)
-	return 0
 }
 
 // startToxiproxyContainer runs image in the host's network namespace with
