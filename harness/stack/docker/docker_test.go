@@ -178,6 +178,10 @@ func TestDockerStack(t *testing.T) {
 		defer pg.Close(ctx)
 		var one int
 		require.NoError(t, pg.QueryRow(ctx, "SELECT 1").Scan(&one))
+		// The same database as the embedded driver's: initdb --locale=C.
+		var collate string
+		require.NoError(t, pg.QueryRow(ctx, "SELECT datcollate FROM pg_database WHERE datname = current_database()").Scan(&collate))
+		require.Equal(t, "C", collate)
 	})
 
 	t.Run("route53 api through the AWS SDK and weighted DNS", func(t *testing.T) {

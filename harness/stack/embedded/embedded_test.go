@@ -59,6 +59,14 @@ func TestStartAndCheck(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, urls.PostgresURL, e.Links["heroku->postgres"].Listen)
 	require.Contains(t, urls.PostgresURL, "/"+embedded.Database)
+
+	// The same database as the docker driver's: initdb --locale=C.
+	conn, err := pgx.Connect(context.Background(), e.PostgresURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var collate string
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT datcollate FROM pg_database WHERE datname = current_database()").Scan(&collate))
+	require.Equal(t, "C", collate)
 }
 
 func TestTwoStacksDoNotCollide(t *testing.T) {
