@@ -59,7 +59,9 @@ restore() {
 	wait "$mover" 2>/dev/null || true
 	if [ -n "$saved" ]; then echo "$saved" >"$autogroup"; fi
 }
-trap restore EXIT INT TERM
+trap restore EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 status=0
 "$@" || status=$?

@@ -59,7 +59,7 @@ func BenchmarkContainerCost(b *testing.B) {
 		return []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no"}
 	})
 	hostAPI, hostPID := startProcess(b, bin, func(port int) []string { return []string{"-host", "127.0.0.1", "-port", strconv.Itoa(port)} })
-	ctrAPI, ctrPID := startToxiproxyContainer(ctx, b, cli, image)
+	ctrAPI, ctrPID := startToxiproxyContainer(ctx, b, cli, image, "cost")
 
 	relays := []struct {
 		name string
@@ -146,7 +146,7 @@ func startProcess(b *testing.B, bin string, args func(port int) []string) (strin
 	return addr, cmd.Process.Pid
 }
 
-func waitAccepting(b *testing.B, addr string) {
+func waitAccepting(b testing.TB, addr string) {
 	b.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -163,9 +163,10 @@ func waitAccepting(b *testing.B, addr string) {
 }
 
 // startToxiproxyContainer runs image in the host's network namespace with
-// its API on a free loopback port, removed at the benchmark's end, and
-// returns the API's address and the container's pid on the host.
-func startToxiproxyContainer(ctx context.Context, b *testing.B, cli *client.Client, image string) (string, int) {
+// its API on a free loopback port, labelled as a run's (prefix names the
+// run), removed at the test's end, and returns the API's address and the
+// container's pid on the host.
+func startToxiproxyContainer(ctx context.Context, b testing.TB, cli *client.Client, image, prefix string) (string, int) {
 	b.Helper()
 	port, release, err := proc.FreePort("127.0.0.1")
 	if err != nil {
@@ -173,13 +174,13 @@ func startToxiproxyContainer(ctx context.Context, b *testing.B, cli *client.Clie
 	}
 	release()
 	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config:     &container.Config{Image: image, Cmd: []string{"-host=127.0.0.1", "-port=" + strconv.Itoa(port)}, Labels: dockerengine.Labels(runID("cost"), stack.Proxy)},
+		Config:     &container.Config{Image: image, Cmd: []string{"-host=127.0.0.1", "-port=" + strconv.Itoa(port)}, Labels: dockerengine.Labels(runID(prefix), stack.Proxy)},
 		HostConfig: &container.HostConfig{NetworkMode: "host"},
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := dockerengine.NewContainer(cli, created.ID, "cost")
+	c := dockerengine.NewContainer(cli, created.ID, prefix)
 	b.Cleanup(func() { _ = c.Remove(context.Background()) })
 	if err := c.Start(ctx); err != nil {
 		b.Fatal(err)

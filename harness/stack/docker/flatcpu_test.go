@@ -7,19 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cutover/cutover/harness/stack"
 	"github.com/cutover/cutover/harness/stack/docker"
-	"github.com/cutover/cutover/internal/dockerengine"
-	"github.com/cutover/cutover/internal/proc"
 	"github.com/cutover/cutover/internal/testsupport"
 )
 
@@ -44,20 +38,21 @@ func TestFlatCPUScriptFlattensTheRunsContainers(t *testing.T) {
 	testsupport.RequireImages(t, cli, image)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pid := startLabelledContainer(ctx, t, cli, image)
+	_, pid := startToxiproxyContainer(ctx, t, cli, image, "flat")
 	require.Contains(t, cpuCgroup(t, pid), "/docker/", "a container starts in a cpu group of its own")
 
 	script, err := filepath.Abs("../../../scripts/flatcpu.sh")
 	require.NoError(t, err)
 	// The mover runs twice a second: the command waits for it (bounded).
-	probe := fmt.Sprintf(`for i in $(seq 1 40); do grep -Eq '^[0-9]+:([a-z]+,)*cpu(,[a-z]+)*:/$' /proc/%d/cgroup && break; sleep 0.1; done
-cat %s; grep -E '^[0-9]+:([a-z]+,)*cpu(,[a-z]+)*:' /proc/%d/cgroup`, pid, autogroup, pid)
+	const cpuLine = `^[0-9]+:([a-z]+,)*cpu(,[a-z]+)*:` // the cpu controller's line of /proc/PID/cgroup
+	probe := fmt.Sprintf(`for i in $(seq 1 40); do grep -Eq '%[1]s/$' /proc/%[2]d/cgroup && break; sleep 0.1; done
+cat %[3]s; grep -E '%[1]s' /proc/%[2]d/cgroup`, cpuLine, pid, autogroup)
 	out, err := exec.CommandContext(ctx, script, "sh", "-c", probe).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	lines := strings.Fields(string(out))
 	require.Len(t, lines, 2, "%s", out)
 	require.Equal(t, "0", lines[0], "autogroup is off while the command runs")
-	require.Regexp(t, `^[0-9]+:([a-z]+,)*cpu(,[a-z]+)*:/$`, lines[1], "the container's tasks are in the root cpu group")
+	require.Regexp(t, cpuLine+`/$`, lines[1], "the container's tasks are in the root cpu group")
 
 	after, err := os.ReadFile(autogroup)
 	require.NoError(t, err)
@@ -68,27 +63,6 @@ cat %s; grep -E '^[0-9]+:([a-z]+,)*cpu(,[a-z]+)*:' /proc/%d/cgroup`, pid, autogr
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, 7, ee.ExitCode())
-}
-
-// startLabelledContainer starts a Toxiproxy container labelled as a
-// cutover run's and returns its pid.
-func startLabelledContainer(ctx context.Context, t *testing.T, cli *client.Client, image string) int {
-	t.Helper()
-	port, release, err := proc.FreePort("127.0.0.1")
-	require.NoError(t, err)
-	release()
-	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config:     &container.Config{Image: image, Cmd: []string{"-host=127.0.0.1", "-port=" + strconv.Itoa(port)}, Labels: dockerengine.Labels(runID("flat"), stack.Proxy)},
-		HostConfig: &container.HostConfig{NetworkMode: "host"},
-	})
-	require.NoError(t, err)
-	c := dockerengine.NewContainer(cli, created.ID, "flat")
-	t.Cleanup(func() { _ = c.Remove(context.Background()) })
-	require.NoError(t, c.Start(ctx))
-	st, err := c.State(ctx)
-	require.NoError(t, err)
-	require.NotZero(t, st.Pid)
-	return st.Pid
 }
 
 // cpuCgroup is pid's group in the cgroup v1 cpu controller.
